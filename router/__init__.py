@@ -1,0 +1,1 @@
+"""The router deployment: OpenAI API ingress, auth, validation, routing and dispatch."""

@@ -1,0 +1,2 @@
+"""Model hosting: the engine interface, its implementations, the Ray Serve model
+deployment and model preparation."""

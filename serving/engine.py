@@ -1,0 +1,102 @@
+"""The narrow engine interface every model backend implements.
+
+The router treats the transformers engine, the vLLM engine, the external-provider engine
+and a Ray Serve deployment handle alike through this protocol: ``generate`` streams
+chunks, ``stats`` reports timestamped load, ``check_health`` raises when the engine
+cannot serve. Everything crossing it is plain, frozen, picklable data, because it travels
+through Ray Serve handles between processes.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Decoding parameters, already validated and defaulted by the router."""
+
+    max_tokens: int | None = None  # None: up to the model's context window
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    n: int = 1
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """OpenAI chat messages, rendered by the engine with the model's own chat template."""
+
+    # Messages stay mappings here: chat templates consume exactly this shape.
+    messages: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    """A raw completion prompt (``/v1/completions``), tokenized without a template."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    prompt: ChatPrompt | TextPrompt
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ChoiceDelta:
+    """New text for one of the ``n`` choices; ``finish_reason`` is set on its last delta."""
+
+    index: int
+    text: str
+    finish_reason: FinishReason | None = None
+
+
+@dataclass(frozen=True)
+class GenerationChunk:
+    """One streamed step. The final chunk of a generation carries ``usage``."""
+
+    deltas: tuple[ChoiceDelta, ...] = ()
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """Load of one engine at ``timestamp`` (``time.time()`` seconds).
+
+    Consumers judge freshness from the timestamp: stale load must count as saturated.
+    """
+
+    timestamp: float
+    running: int
+    waiting: int
+    kv_cache_usage: float | None = None  # 0..1 where the engine has a KV cache pool
+
+
+@runtime_checkable
+class Engine(Protocol):
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+        """Stream the generation; raise an ``EngineError`` before the first chunk if the
+        request cannot be served (e.g. the prompt does not fit the context window)."""
+        ...
+
+    async def stats(self) -> EngineStats: ...
+
+    async def check_health(self) -> None:
+        """Return when healthy; raise otherwise."""
+        ...
