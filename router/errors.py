@@ -1,0 +1,121 @@
+"""The closed set of errors a client can receive, rendered as the OpenAI error object.
+
+Each class fixes the HTTP status, the OpenAI ``type`` and ``code``; ``error_payload`` is
+the one renderer (used for JSON responses and mid-stream SSE error events). Anything
+that is not an ``ApiError`` reaching the HTTP layer is a bug and becomes a logged 500.
+"""
+
+from typing import Any
+
+from serving.errors import (
+    ContextLengthExceeded,
+    EngineError,
+    EngineUnavailable,
+    InvalidPrompt,
+    MaxTokensTooLarge,
+    UpstreamError,
+)
+
+
+class ApiError(Exception):
+    # Class defaults; an instance may override them (an upstream's own 4xx does).
+    status: int = 400
+    error_type: str = "invalid_request_error"
+    code: str | None = None
+
+    def __init__(
+        self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+class InvalidRequest(ApiError):
+    pass
+
+
+class ContextLengthExceededError(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class AuthenticationFailed(ApiError):
+    status = 401
+    code = "invalid_api_key"
+
+
+class ModelNotFound(ApiError):
+    status = 404
+    code = "model_not_found"
+
+
+class RouteNotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Overloaded(ApiError):
+    """Nothing can take the request now; ``Retry-After`` tells the client when to retry."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    error_type = "server_error"
+    code = "service_unavailable"
+
+
+class InternalError(ApiError):
+    status = 500
+    error_type = "server_error"
+    code = "internal_error"
+
+
+class UpstreamRejected(ApiError):
+    """An external provider's 4xx, passed back to the client with the provider's status."""
+
+    def __init__(self, upstream: UpstreamError) -> None:
+        headers = {}
+        if upstream.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(upstream.retry_after)))
+        super().__init__(upstream.message, headers=headers)
+        self.status = upstream.status
+        self.error_type = upstream.error_type or "invalid_request_error"
+        self.code = upstream.code
+
+
+def error_payload(error: ApiError) -> dict[str, Any]:
+    body = {"message": error.message, "type": error.error_type, "param": error.param}
+    return {"error": {**body, "code": error.code}}
+
+
+def from_engine_error(error: EngineError, model_id: str) -> ApiError:
+    """Map what an engine refused to the client-facing error (one place for all engines)."""
+    if isinstance(error, ContextLengthExceeded):
+        return ContextLengthExceededError(str(error), param="messages")
+    if isinstance(error, MaxTokensTooLarge):
+        return InvalidRequest(str(error), param="max_tokens")
+    if isinstance(error, InvalidPrompt):
+        return InvalidRequest(str(error), param="messages")
+    if isinstance(error, UpstreamError) and 400 <= error.status < 500:
+        return UpstreamRejected(error)
+    if isinstance(error, EngineUnavailable | UpstreamError):
+        return ServiceUnavailable(f"model {model_id!r} is unavailable: {error}")
+    return InternalError(f"model {model_id!r} failed: {type(error).__name__}")

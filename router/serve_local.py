@@ -1,0 +1,67 @@
+"""Run the app on an embedded single-machine Ray (``switchboard serve``)."""
+
+import logging
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import ray
+from ray import serve
+
+from router.app import SwitchboardArgs, build_app
+from router.config_loader import check_weights, load_config
+
+logger = logging.getLogger(__name__)
+READY_TIMEOUT_S = 600.0
+APP_NAME = "switchboard"
+
+
+def run_local(
+    config_path: Path, models_dir: Path, host: str, port: int, stop: threading.Event
+) -> int:
+    """Start Ray + Serve, deploy, wait until ready, then block until ``stop`` is set."""
+    # Fail on a bad config before paying for Ray's start-up.
+    config = load_config(config_path)
+    check_weights(config, models_dir, source=str(config_path))
+    needed_cpus = sum(m.deployment.num_cpus * m.deployment.num_replicas for m in config.models)
+    started = time.monotonic()
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, int(needed_cpus + 0.999)),
+        include_dashboard=False,
+        log_to_driver=True,
+    )
+    try:
+        serve.start(http_options={"host": host, "port": port})
+        app = build_app(SwitchboardArgs(config_path=str(config_path), models_dir=str(models_dir)))
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        url = f"http://{host}:{port}"
+        if not _wait_ready(url, stop):
+            return 1
+        print(
+            f"Switchboard ready at {url}/v1 (started in {time.monotonic() - started:.1f} s)",
+            flush=True,
+        )
+        stop.wait()
+        print("Shutting down...", flush=True)
+        return 0
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def _wait_ready(url: str, stop: threading.Event) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        stop.wait(0.5)
+    if not stop.is_set():
+        logger.error("not ready after %.0f s", READY_TIMEOUT_S)
+    return False

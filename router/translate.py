@@ -1,0 +1,63 @@
+"""OpenAI request bodies -> engine ``GenerationRequest``s.
+
+One named check per field we model but cannot honour yet, so a client gets a 400 naming
+the parameter instead of an answer that silently ignored it.
+"""
+
+from router.errors import InvalidRequest
+from router.openai_types import (
+    MAX_STOP_SEQUENCES,
+    ChatCompletionRequest,
+    CompletionRequest,
+    SamplingFields,
+)
+from serving.engine import ChatPrompt, GenerationRequest, TextPrompt
+
+
+def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequest:
+    _check_sampling(body)
+    if body.tools:
+        raise InvalidRequest("`tools` is not supported by this deployment yet.", param="tools")
+    if body.response_format and body.response_format.get("type", "text") != "text":
+        raise InvalidRequest(
+            "Only response_format {'type': 'text'} is supported.", param="response_format"
+        )
+    if body.logprobs:
+        raise InvalidRequest("`logprobs` is not supported.", param="logprobs")
+    if any(message.has_non_text_parts() for message in body.messages):
+        raise InvalidRequest("Only text content parts are supported.", param="messages")
+    prompt = ChatPrompt(messages=tuple(m.template_view() for m in body.messages))
+    sampling = body.sampling(body.requested_max_tokens())
+    return GenerationRequest(request_id=request_id, prompt=prompt, sampling=sampling)
+
+
+def completion_request(body: CompletionRequest, request_id: str) -> GenerationRequest:
+    _check_sampling(body)
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    if len(prompts) != 1:
+        raise InvalidRequest(
+            "`prompt` must be one string (batches are not supported).", param="prompt"
+        )
+    if body.echo:
+        raise InvalidRequest("`echo` is not supported.", param="echo")
+    if body.logprobs is not None:
+        raise InvalidRequest("`logprobs` is not supported.", param="logprobs")
+    if body.suffix:
+        raise InvalidRequest("`suffix` is not supported.", param="suffix")
+    if body.best_of is not None and body.best_of != (body.n or 1):
+        raise InvalidRequest("`best_of` other than `n` is not supported.", param="best_of")
+    sampling = body.sampling(body.max_tokens)
+    return GenerationRequest(
+        request_id=request_id, prompt=TextPrompt(prompts[0]), sampling=sampling
+    )
+
+
+def _check_sampling(body: SamplingFields) -> None:
+    if len(body.stop_sequences()) > MAX_STOP_SEQUENCES:
+        raise InvalidRequest(
+            f"`stop` accepts at most {MAX_STOP_SEQUENCES} sequences.", param="stop"
+        )
+    if body.stream_options is not None and not body.stream:
+        raise InvalidRequest(
+            "`stream_options` is only allowed with `stream: true`.", param="stream_options"
+        )

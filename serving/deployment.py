@@ -1,0 +1,103 @@
+"""The Ray Serve model deployment (one per local model) and the router-side client that
+makes a deployment handle look like any other ``Engine``."""
+
+import logging
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.exceptions import RayActorError, RayTaskError
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentHandle
+
+from serving.config import LocalModelConfig
+from serving.engine import EngineStats, GenerationChunk, GenerationRequest
+from serving.errors import EngineError, EngineOverloaded, EngineUnavailable
+from serving.transformers_engine import TransformersEngine
+from serving.weights import prepared_dir
+
+logger = logging.getLogger(__name__)
+
+
+@serve.deployment
+class ModelDeployment:
+    """Hosts one engine. Ray Serve calls ``check_health`` periodically and restarts the
+    replica when it raises."""
+
+    def __init__(self, model: LocalModelConfig, models_dir: str) -> None:
+        folder = prepared_dir(model, Path(models_dir))
+        self._engine = TransformersEngine.load(
+            folder,
+            context_window=model.context_window,
+            max_output_tokens=model.max_output_tokens,
+            args=model.transformers,
+        )
+        logger.info("model %s loaded from %s", model.id, folder)
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        async for chunk in self._engine.generate(request):
+            yield chunk
+
+    async def stats(self) -> EngineStats:
+        return await self._engine.stats()
+
+    async def check_health(self) -> None:
+        await self._engine.check_health()
+
+
+def deployment_options(model: LocalModelConfig) -> dict[str, Any]:
+    """models.yaml -> Ray Serve options for this model's deployment."""
+    options = model.deployment
+    return {
+        "name": f"model-{model.id}",
+        "num_replicas": options.num_replicas,
+        "max_ongoing_requests": options.max_ongoing_requests,
+        "max_queued_requests": options.max_queued_requests,
+        "ray_actor_options": {"num_cpus": options.num_cpus, "num_gpus": options.num_gpus},
+        # Loading a model takes a while on CPU; don't let Serve declare it dead meanwhile.
+        "health_check_timeout_s": 60,
+        "graceful_shutdown_timeout_s": 30,
+    }
+
+
+class DeploymentEngineClient:
+    """The ``Engine`` protocol over a ``DeploymentHandle``: the router's view of a model.
+
+    Ray-specific failures are translated here so the router only ever sees
+    ``EngineError``s: back-pressure (bounded queue full) becomes ``EngineOverloaded``, an
+    engine's own error is unwrapped from Ray's ``RayTaskError``, a dead replica becomes
+    ``EngineUnavailable``.
+    """
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self._handle = handle
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        stream = self._handle.options(stream=True).generate.remote(request)
+        finished = False
+        try:
+            async for chunk in stream:
+                yield chunk
+            finished = True
+        except BackPressureError as exc:
+            raise EngineOverloaded(str(exc)) from None
+        except RayTaskError as exc:
+            if isinstance(exc.cause, EngineError):
+                raise exc.cause from None
+            raise EngineUnavailable(f"replica failed: {type(exc.cause).__name__}") from None
+        except RayActorError:
+            raise EngineUnavailable("replica died while serving the request") from None
+        finally:
+            if not finished:  # client went away or an error: free the replica's slot
+                stream.cancel()
+
+    async def stats(self) -> EngineStats:
+        stats: EngineStats = await self._handle.stats.remote()
+        return stats
+
+    async def check_health(self) -> None:
+        try:
+            await self._handle.check_health.remote()
+        except RayTaskError as exc:
+            raise EngineUnavailable(str(exc.cause)) from None

@@ -1,0 +1,31 @@
+"""Small builders of real config objects for tests (mirrors models.yaml)."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from router.config import SwitchboardConfig
+from router.config_loader import parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS_YAML = REPO / "models.yaml"
+
+
+def default_fleet_raw() -> dict[str, Any]:
+    """The repo's own models.yaml as plain data, to mutate into broken variants."""
+    raw: dict[str, Any] = yaml.safe_load(MODELS_YAML.read_text())
+    return raw
+
+
+def smol_only_raw(**model_overrides: Any) -> dict[str, Any]:
+    """A one-model fleet: the small default model, with overrides on its entry."""
+    raw = default_fleet_raw()
+    smol = next(m for m in raw["models"] if m["id"] == "smollm2-135m")
+    raw["models"] = [{**smol, **model_overrides}]
+    raw["router"]["default_model"] = smol["id"]
+    return raw
+
+
+def smol_only_config(**model_overrides: Any) -> SwitchboardConfig:
+    return parse_config(smol_only_raw(**model_overrides))

@@ -1,0 +1,47 @@
+import logging
+from pathlib import Path
+
+import pytest
+
+from router.auth import ApiKeyAuth
+from router.config import AuthSettings
+from router.errors import AuthenticationFailed
+
+SETTINGS = AuthSettings(api_keys_env="KEYS", api_keys_file_env="KEYS_FILE")
+
+
+def test_no_keys_means_auth_is_off_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        auth = ApiKeyAuth.from_settings(SETTINGS, {})
+    assert not auth.enabled
+    auth.check(None)
+    assert "no API keys configured" in caplog.text
+
+
+def test_keys_from_env_and_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("# team keys\nsk-file-1\n\nsk-file-2\n")
+    auth = ApiKeyAuth.from_settings(SETTINGS, {"KEYS": "sk-a, sk-b", "KEYS_FILE": str(key_file)})
+    for key in ("sk-a", "sk-b", "sk-file-1", "sk-file-2"):
+        auth.check(f"Bearer {key}")
+    with pytest.raises(AuthenticationFailed):
+        auth.check("Bearer # team keys")
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Basic sk-a", "sk-a"])
+def test_missing_or_malformed_header(header: str | None) -> None:
+    with pytest.raises(AuthenticationFailed, match="Missing API key") as info:
+        ApiKeyAuth(["sk-a"]).check(header)
+    assert info.value.status == 401
+
+
+def test_wrong_key_is_refused_and_never_echoed() -> None:
+    with pytest.raises(AuthenticationFailed) as info:
+        ApiKeyAuth(["sk-a"]).check("Bearer sk-secret-guess")
+    assert "sk-secret-guess" not in info.value.message
+    assert info.value.code == "invalid_api_key"
+
+
+def test_keys_are_not_kept_in_clear() -> None:
+    auth = ApiKeyAuth(["sk-very-secret"])
+    assert "sk-very-secret" not in repr(vars(auth))

@@ -1,0 +1,130 @@
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from router.config_loader import ConfigError, check_weights, load_config, parse_config
+from tests.builders import MODELS_YAML, default_fleet_raw
+
+
+def problems_of(raw: Any) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, source="test.yaml")
+    return [str(problem) for problem in info.value.problems]
+
+
+def test_repo_models_yaml_is_valid() -> None:
+    config = load_config(MODELS_YAML)
+    assert [m.id for m in config.models] == ["smollm2-135m", "qwen2.5-coder-0.5b"]
+    assert config.router.default_model == "smollm2-135m"
+    assert [p.id for p in config.external_providers] == ["external"]
+    assert config.models[1].weights.source == "packaged_gguf"
+
+
+def test_unknown_key_names_the_path_and_suggests_the_spelling() -> None:
+    raw = default_fleet_raw()
+    raw["models"][1]["context_windw"] = 4096
+    [problem] = [p for p in problems_of(raw) if "context_windw" in p]
+    assert problem.startswith("models[1].context_windw: unknown key 'context_windw'")
+    assert "did you mean 'context_window'?" in problem
+
+
+def test_unknown_key_inside_a_tagged_union_lists_the_allowed_keys() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["weights"]["zzz"] = 1
+    [problem] = problems_of(raw)
+    assert problem.startswith("models[0].weights.packaged_gguf.zzz: unknown key")
+    assert "parts" in problem and "sha256" in problem
+
+
+def test_wrong_type_names_the_field() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["context_window"] = "big"
+    [problem] = problems_of(raw)
+    assert problem.startswith("models[0].context_window: Input should be a valid integer")
+    assert "hint: write a whole number" in problem
+
+
+def test_missing_required_key() -> None:
+    raw = default_fleet_raw()
+    del raw["models"][0]["quality_tier"]
+    assert problems_of(raw) == [
+        "models[0].quality_tier: Field required (hint: add this required key)"
+    ]
+
+
+def test_duplicate_model_id() -> None:
+    raw = default_fleet_raw()
+    raw["models"][1]["id"] = raw["models"][0]["id"]
+    [problem] = problems_of(raw)
+    assert "duplicate model id 'smollm2-135m'" in problem
+
+
+def test_impossible_numbers() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["max_output_tokens"] = 9000  # context_window is 8192
+    raw["models"][1]["deployment"]["max_ongoing_requests"] = 0
+    found = problems_of(raw)
+    assert any(
+        p.startswith("models[0]: max_output_tokens (9000) must be smaller than context_window")
+        for p in found
+    )
+    assert any(
+        p.startswith("models[1].deployment.max_ongoing_requests: Input should be greater")
+        and "allowed range" in p
+        for p in found
+    )
+
+
+def test_default_model_must_exist() -> None:
+    raw = default_fleet_raw()
+    raw["router"]["default_model"] = "gpt-9"
+    [problem] = problems_of(raw)
+    assert "router.default_model 'gpt-9' is not a declared model id" in problem
+
+
+def test_alias_may_not_shadow_a_model_id() -> None:
+    raw = default_fleet_raw()
+    raw["router"]["aliases"] = ["auto", "smollm2-135m"]
+    [problem] = problems_of(raw)
+    assert "'smollm2-135m' is already a model id" in problem
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["context_window"] = -1
+    raw["models"][1]["cost"]["input_per_mtok"] = -3
+    raw["router"]["colour"] = "blue"
+    assert len(problems_of(raw)) == 3
+
+
+def test_broken_yaml_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("router:\n  default_model: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems[0].location.startswith("line ")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="check the path"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_missing_weights_stop_start_up_with_the_prepare_hint(tmp_path: Path) -> None:
+    config = load_config(MODELS_YAML)
+    with pytest.raises(ConfigError) as info:
+        check_weights(config, tmp_path, source="models.yaml")
+    locations = [p.location for p in info.value.problems]
+    assert locations == ["models[0].weights", "models[1].weights"]
+    assert "switchboard models prepare" in str(info.value)
+
+
+def test_folder_weights_must_exist(tmp_path: Path) -> None:
+    raw = default_fleet_raw()
+    raw["models"] = raw["models"][:1]
+    raw["models"][0]["weights"] = {"source": "folder", "path": str(tmp_path / "absent")}
+    config = parse_config(yaml.safe_load(yaml.safe_dump(raw)))
+    with pytest.raises(ConfigError, match=r"models\[0\]\.weights"):
+        check_weights(config, tmp_path, source="x")
