@@ -10,6 +10,7 @@ from typing import Any
 from serving.errors import (
     ContextLengthExceeded,
     EngineError,
+    EngineOverloaded,
     EngineUnavailable,
     InvalidPrompt,
     MaxTokensTooLarge,
@@ -112,6 +113,8 @@ def from_engine_error(error: EngineError, model_id: str) -> ApiError:
         return ContextLengthExceededError(str(error), param="messages")
     if isinstance(error, MaxTokensTooLarge):
         return InvalidRequest(str(error), param="max_tokens")
+    if isinstance(error, EngineOverloaded):
+        return Overloaded(f"Model {model_id!r} is at capacity; retry shortly.")
     if isinstance(error, InvalidPrompt):
         return InvalidRequest(str(error), param="messages")
     if isinstance(error, UpstreamError) and 400 <= error.status < 500:

@@ -1,6 +1,7 @@
 """Run the app on an embedded single-machine Ray (``switchboard serve``)."""
 
 import logging
+import math
 import os
 import threading
 import time
@@ -28,11 +29,9 @@ def run_local(
     check_weights(config, models_dir, source=str(config_path))
     needed_cpus = sum(m.deployment.num_cpus * m.deployment.num_replicas for m in config.models)
     started = time.monotonic()
-    ray.init(
-        num_cpus=max(os.cpu_count() or 1, int(needed_cpus + 0.999)),
-        include_dashboard=False,
-        log_to_driver=True,
-    )
+    # address="local": always a fresh embedded cluster, never one left running elsewhere.
+    cpus = max(os.cpu_count() or 1, math.ceil(needed_cpus))
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False)
     try:
         serve.start(http_options={"host": host, "port": port})
         app = build_app(SwitchboardArgs(config_path=str(config_path), models_dir=str(models_dir)))

@@ -1,5 +1,6 @@
 """Small builders of real config objects for tests (mirrors models.yaml)."""
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -29,3 +30,15 @@ def smol_only_raw(**model_overrides: Any) -> dict[str, Any]:
 
 def smol_only_config(**model_overrides: Any) -> SwitchboardConfig:
     return parse_config(smol_only_raw(**model_overrides))
+
+
+def write_config(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,79 @@
+"""``switchboard serve`` as a real child process, for e2e tests and benchmarks."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Self
+
+REPO = Path(__file__).resolve().parents[2]
+READY_MARKER = "Switchboard ready at "
+
+
+class SwitchboardProcess:
+    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.port = port
+        self.env = {**os.environ, **(env or {})}
+        self.output: deque[str] = deque(maxlen=400)  # last lines, for failure messages
+        self.ready_after_s: float | None = None
+        self._ready = threading.Event()
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout_s: float = 300.0) -> Self:
+        started = time.monotonic()
+        command = [
+            sys.executable,
+            "-m",
+            "router.cli",
+            "serve",
+            "--config",
+            str(self.config),
+            "--port",
+            str(self.port),
+        ]
+        self._process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=self.env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(timeout_s) or self._process.poll() is not None:
+            self.stop()
+            raise RuntimeError("switchboard did not become ready:\n" + "\n".join(self.output))
+        self.ready_after_s = time.monotonic() - started
+        return self
+
+    def _pump(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            self.output.append(line.rstrip())
+            if READY_MARKER in line:
+                self._ready.set()
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout_s: float = 60.0) -> int | None:
+        """Ctrl-C, as a user would; returns the exit code."""
+        if self._process is None or self._process.poll() is not None:
+            return self._process.returncode if self._process else None
+        self._process.send_signal(signal.SIGINT)
+        try:
+            return self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            return self._process.wait()
