@@ -131,7 +131,7 @@ def _unknown_key_hint(loc: tuple[int | str, ...]) -> str:
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
     """Walk the schema along ``loc`` to list the keys accepted at that level."""
-    candidates = [SwitchboardConfig]
+    candidates: list[type[BaseModel]] = [SwitchboardConfig]
     for part in loc:
         if isinstance(part, int):  # a list index: the element type is already unwrapped
             continue

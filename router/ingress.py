@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve import Deployment
 from ray.serve.handle import DeploymentHandle
 
 from router.api import RouterContext, build_api
@@ -23,10 +24,10 @@ from serving.external_engine import ExternalEngine
 logger = logging.getLogger(__name__)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0})  # it awaits I/O; models get the CPUs
-@serve.ingress()
-class RouterIngress:
-    def __init__(self, config: SwitchboardConfig, handles: dict[str, DeploymentHandle]) -> None:
+class RouterReplica:
+    def __init__(
+        self, config: SwitchboardConfig, handles: dict[str, DeploymentHandle[Any]]
+    ) -> None:
         engines: dict[str, Engine] = {
             model_id: DeploymentEngineClient(handle) for model_id, handle in handles.items()
         }
@@ -45,6 +46,12 @@ class RouterIngress:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self._context)
+
+
+# It mostly awaits I/O, so it takes no CPU from the models' share.
+RouterIngress: Deployment = serve.deployment(ray_actor_options={"num_cpus": 0})(
+    serve.ingress()(RouterReplica)
+)
 
 
 def model_cards(

@@ -8,8 +8,9 @@ from typing import Any
 
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
+from ray.serve import Deployment
 from ray.serve.exceptions import BackPressureError
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from serving.config import LocalModelConfig
 from serving.engine import EngineStats, GenerationChunk, GenerationRequest
@@ -20,8 +21,7 @@ from serving.weights import prepared_dir
 logger = logging.getLogger(__name__)
 
 
-@serve.deployment
-class ModelDeployment:
+class ModelReplica:
     """Hosts one engine. Ray Serve calls ``check_health`` periodically and restarts the
     replica when it raises."""
 
@@ -44,6 +44,11 @@ class ModelDeployment:
 
     async def check_health(self) -> None:
         await self._engine.check_health()
+
+
+# Built by call rather than as a class decorator: type checkers keep a decorated class's
+# type, so `.options()` / `.bind()` would be invisible to them.
+ModelDeployment: Deployment = serve.deployment()(ModelReplica)
 
 
 def deployment_options(model: LocalModelConfig) -> dict[str, Any]:
@@ -70,11 +75,12 @@ class DeploymentEngineClient:
     ``EngineUnavailable``.
     """
 
-    def __init__(self, handle: DeploymentHandle) -> None:
+    def __init__(self, handle: DeploymentHandle[Any]) -> None:
         self._handle = handle
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         stream = self._handle.options(stream=True).generate.remote(request)
+        assert isinstance(stream, DeploymentResponseGenerator)  # stream=True guarantees it
         finished = False
         try:
             async for chunk in stream:

@@ -33,3 +33,56 @@ class ContextLengthExceeded(EngineError):
 
 class EngineUnavailable(EngineError):
     """The engine is not loaded, shutting down, or its worker died."""
+
+
+class EngineOverloaded(EngineError):
+    """The model's bounded queue is full (Ray Serve back-pressure): saturated right now."""
+
+
+class UpstreamError(EngineError):
+    """An external provider refused the request (a 4xx, or an error event mid-stream).
+
+    Carries the provider's OpenAI error fields so the router can relay them; ``retry_after``
+    is in seconds (from ``Retry-After``/``retry-after-ms``) when the provider sent one.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, message, error_type, code, retry_after)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.code = code
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"upstream provider answered {self.status}: {self.message}"
+
+
+class InvalidPrompt(EngineError):
+    """The prompt cannot be rendered or tokenized, e.g. messages the chat template rejects."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MaxTokensTooLarge(EngineError):
+    """``max_tokens`` exceeds the model's ``max_output_tokens``."""
+
+    def __init__(self, max_tokens: int, limit: int) -> None:
+        super().__init__(max_tokens, limit)
+        self.max_tokens = max_tokens
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return (
+            f"max_tokens is too large: {self.max_tokens}. This model supports at most "
+            f"{self.limit} completion tokens."
+        )

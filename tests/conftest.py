@@ -1,11 +1,18 @@
 """Shared fixtures: real objects built from the repo's own models.yaml."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-# TEMPORARY until serving.weights lands: where a prepared SmolLM2 folder lives.
+from serving.weights import default_models_dir, missing_weights, prepared_dir
+from tests.builders import smol_only_config
+
+
 @pytest.fixture(scope="session")
 def smol_model_dir() -> Path:
-    return Path(os.environ.get("SWITCHBOARD_SMOL_DIR", "/tmp/smol"))
+    """The prepared SmolLM2 folder (``make setup`` / ``switchboard models prepare``)."""
+    model = smol_only_config().models[0]
+    reason = missing_weights(model, default_models_dir())
+    if reason is not None:
+        pytest.fail(f"{reason}; run `make setup` first")
+    return prepared_dir(model, default_models_dir())

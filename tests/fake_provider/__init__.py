@@ -1,0 +1,1 @@
+"""A fake OpenAI-compatible provider run as a real HTTP server process in tests."""

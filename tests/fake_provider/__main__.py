@@ -1,0 +1,3 @@
+from tests.fake_provider.server import main
+
+main()

@@ -1,0 +1,64 @@
+"""Start the fake provider as a real subprocess on a free port, for tests."""
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any, Self
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeProviderProcess:
+    """``python -m tests.fake_provider --port 0 <args>``; use as a context manager, or
+    ``start()`` several before ``wait_ready()`` so they boot in parallel."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> Self:
+        command = [sys.executable, "-m", "tests.fake_provider", "--host", "127.0.0.1"]
+        self._process = subprocess.Popen(
+            [*command, "--port", "0", *self.args],
+            cwd=_REPO_ROOT,
+            stdout=subprocess.PIPE,  # stderr is inherited: a full pipe would stall the server
+            text=True,
+        )
+        return self
+
+    def wait_ready(self) -> Self:
+        assert self._process is not None and self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.startswith("LISTENING "):
+            self.stop()
+            raise RuntimeError(f"fake provider did not start (see stderr): {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+    def __enter__(self) -> Self:
+        return self.start().wait_ready()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL (ending in ``/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def get(self, path: str) -> Any:
+        """GET a JSON endpoint such as ``/stats`` or ``/last_request`` (blocking, local)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+            return json.loads(reply.read())
