@@ -1,0 +1,268 @@
+"""Serving benchmark: Switchboard end to end vs the bare engine, in one run.
+
+1. Starts `switchboard serve` (the whole default fleet) and measures cold start to ready
+   and the RSS of the whole process tree (driver, Ray, router and model replicas).
+2. With 1 and 16 concurrent streaming clients on the small model: requests/s, TTFT
+   p50/p95, end-to-end p50/p95, output tokens/s.
+3. Stops the server, loads the same model with the same engine settings in-process and
+   runs the same load directly against `TransformersEngine.generate`.
+
+Usage: .venv/bin/python -m bench.serve_bench [--requests-per-client 3] [--max-tokens 64]
+Writes bench/results/serve_<date>.json and .md. Loopback only; every loop is bounded.
+"""
+
+import argparse
+import asyncio
+import json
+import platform
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import psutil
+import ray
+import torch
+import transformers
+
+from router.config_loader import load_config
+from serving.engine import ChatPrompt, GenerationRequest, SamplingOptions
+from serving.transformers_engine import TransformersEngine
+from serving.weights import default_models_dir, prepared_dir
+from tests.builders import MODELS_YAML, free_port
+from tests.e2e.server_process import SwitchboardProcess
+
+MODEL = "smollm2-135m"
+PROMPT = "Count from 1 to 200, separated by spaces."
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Sample:
+    ttft_s: float
+    total_s: float
+    tokens: int
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    target: str
+    concurrency: int
+    requests: int
+    wall_s: float
+    requests_per_s: float
+    output_tokens_per_s: float
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+    e2e_p50_ms: float
+    e2e_p95_ms: float
+    mean_output_tokens: float
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run_load(
+    target: str, one: Callable[[], Awaitable[Sample]], concurrency: int, per_client: int
+) -> LoadResult:
+    async def client() -> list[Sample]:
+        return [await one() for _ in range(per_client)]
+
+    started = time.perf_counter()
+    samples = [
+        s for batch in await asyncio.gather(*(client() for _ in range(concurrency))) for s in batch
+    ]
+    wall = time.perf_counter() - started
+    ttft = [s.ttft_s * 1000 for s in samples]
+    e2e = [s.total_s * 1000 for s in samples]
+    tokens = sum(s.tokens for s in samples)
+    return LoadResult(
+        target,
+        concurrency,
+        len(samples),
+        wall,
+        len(samples) / wall,
+        tokens / wall,
+        percentile(ttft, 0.5),
+        percentile(ttft, 0.95),
+        percentile(e2e, 0.5),
+        percentile(e2e, 0.95),
+        tokens / len(samples),
+    )
+
+
+def http_sample(
+    session: aiohttp.ClientSession, url: str, max_tokens: int
+) -> Callable[[], Awaitable[Sample]]:
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+    async def one() -> Sample:
+        started = time.perf_counter()
+        ttft, tokens = 0.0, 0
+        async with session.post(f"{url}/v1/chat/completions", json=body) as reply:
+            assert reply.status == 200, await reply.text()
+            async for line in reply.content:
+                if not line.startswith(b"data: {"):
+                    continue
+                event = json.loads(line[6:])
+                if not ttft and event["choices"]:
+                    ttft = time.perf_counter() - started
+                if event.get("usage"):
+                    tokens = event["usage"]["completion_tokens"]
+        return Sample(ttft, time.perf_counter() - started, tokens)
+
+    return one
+
+
+def engine_sample(engine: TransformersEngine, max_tokens: int) -> Callable[[], Awaitable[Sample]]:
+    prompt = ChatPrompt(messages=({"role": "user", "content": PROMPT},))
+    sampling = SamplingOptions(max_tokens=max_tokens, temperature=0.0)
+    counter = iter(range(10**9))
+
+    async def one() -> Sample:
+        started = time.perf_counter()
+        ttft, tokens = 0.0, 0
+        request = GenerationRequest(f"bench-{next(counter)}", prompt, sampling)
+        async for chunk in engine.generate(request):
+            if not ttft and chunk.deltas:
+                ttft = time.perf_counter() - started
+            if chunk.usage:
+                tokens = chunk.usage.completion_tokens
+        return Sample(ttft, time.perf_counter() - started, tokens)
+
+    return one
+
+
+def tree_rss_mib(pid: int) -> float:
+    root = psutil.Process(pid)
+    processes = [root, *root.children(recursive=True)]
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total / 2**20
+
+
+async def through_switchboard(
+    args: argparse.Namespace,
+) -> tuple[dict[str, float], list[LoadResult]]:
+    server = SwitchboardProcess(MODELS_YAML, free_port())
+    server.start(timeout_s=600)
+    try:
+        facts = {"cold_start_to_ready_s": server.ready_after_s or 0.0}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+            one = http_sample(session, server.base_url, args.max_tokens)
+            await one()  # warm-up
+            results = [
+                await run_load("switchboard", one, c, args.requests_per_client) for c in (1, 16)
+            ]
+        facts["process_tree_rss_mib_after_load"] = tree_rss_mib(server.pid)
+    finally:
+        server.stop()
+    return facts, results
+
+
+async def direct_engine(args: argparse.Namespace) -> list[LoadResult]:
+    model = load_config(MODELS_YAML).local_model(MODEL)
+    assert model is not None
+    engine = TransformersEngine.load(
+        prepared_dir(model, default_models_dir()),
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        args=model.transformers,
+    )
+    try:
+        one = engine_sample(engine, args.max_tokens)
+        await one()  # warm-up
+        return [await run_load("engine-direct", one, c, args.requests_per_client) for c in (1, 16)]
+    finally:
+        engine.close()
+
+
+def machine() -> dict[str, str]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_model": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "unknown",
+        ),
+        "cores": str(psutil.cpu_count()),
+        "ram_gib": f"{psutil.virtual_memory().total / 2**30:.1f}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "ray": ray.__version__,
+    }
+
+
+def markdown(
+    info: dict[str, str], facts: dict[str, float], results: list[LoadResult], command: str
+) -> str:
+    lines = [
+        f"# Serving benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+        f"Cold start of `switchboard serve` (default fleet, both models) to ready: "
+        f"{facts['cold_start_to_ready_s']:.1f} s; RSS of the whole process tree after "
+        f"the load: {facts['process_tree_rss_mib_after_load']:.0f} MiB",
+        "",
+        f"Model `{MODEL}`, streamed, temperature 0, prompt {PROMPT!r}.",
+        "",
+        "| target | clients | requests | req/s | output tok/s | TTFT p50 / p95 ms | "
+        "end-to-end p50 / p95 ms | mean output tokens |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.target} | {r.concurrency} | {r.requests} | {r.requests_per_s:.2f} | "
+        f"{r.output_tokens_per_s:.1f} | {r.ttft_p50_ms:.0f} / {r.ttft_p95_ms:.0f} | "
+        f"{r.e2e_p50_ms:.0f} / {r.e2e_p95_ms:.0f} | {r.mean_output_tokens:.1f} |"
+        for r in results
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests-per-client", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    args = parser.parse_args()
+    info = machine()
+    print(json.dumps(info))
+    facts, results = await through_switchboard(args)
+    results += await direct_engine(args)
+    command = (
+        f"python -m bench.serve_bench --requests-per-client "
+        f"{args.requests_per_client} --max-tokens {args.max_tokens}"
+    )
+    report = markdown(info, facts, results, command)
+    print(report)
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"serve_{datetime.now(UTC):%Y%m%d}"
+    stem.with_suffix(".md").write_text(report)
+    stem.with_suffix(".json").write_text(
+        json.dumps({"machine": info, **facts, "results": [asdict(r) for r in results]}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
