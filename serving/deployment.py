@@ -1,6 +1,7 @@
 """The Ray Serve model deployment (one per local model) and the router-side client that
 makes a deployment handle look like any other ``Engine``."""
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -79,13 +80,14 @@ class DeploymentEngineClient:
         self._handle = handle
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
-        stream = self._handle.options(stream=True).generate.remote(request)
-        assert isinstance(stream, DeploymentResponseGenerator)  # stream=True guarantees it
-        finished = False
+        stream: DeploymentResponseGenerator[Any] | None = None
         try:
+            # Inside the try: the caller-side queue limit is checked by `.remote()` itself.
+            response = self._handle.options(stream=True).generate.remote(request)
+            assert isinstance(response, DeploymentResponseGenerator)  # stream=True ensures it
+            stream = response
             async for chunk in stream:
                 yield chunk
-            finished = True
         except BackPressureError as exc:
             raise EngineOverloaded(str(exc)) from None
         except RayTaskError as exc:
@@ -94,9 +96,12 @@ class DeploymentEngineClient:
             raise EngineUnavailable(f"replica failed: {type(exc.cause).__name__}") from None
         except RayActorError:
             raise EngineUnavailable("replica died while serving the request") from None
-        finally:
-            if not finished:  # client went away or an error: free the replica's slot
+        except (GeneratorExit, asyncio.CancelledError):
+            # The consumer left mid-stream (client disconnected): free the replica's slot.
+            # Only here: after a Ray-side error, cancel() would re-raise that error.
+            if stream is not None:
                 stream.cancel()
+            raise
 
     async def stats(self) -> EngineStats:
         stats: EngineStats = await self._handle.stats.remote()

@@ -35,6 +35,10 @@ class EngineUnavailable(EngineError):
     """The engine is not loaded, shutting down, or its worker died."""
 
 
+class EngineFailed(EngineError):
+    """This request failed inside the engine (a bug or bad numbers); the engine goes on."""
+
+
 class EngineOverloaded(EngineError):
     """The model's bounded queue is full (Ray Serve back-pressure): saturated right now."""
 

@@ -1,0 +1,338 @@
+"""The in-process transformers engine: continuous batching on one scheduler thread.
+
+The scheduler thread owns the model. Each iteration it admits waiting requests while the
+batch has room, prefills them together and merges them into the running batch, then runs
+one decode step for every running sequence in a single forward pass. Tokens travel to the
+asyncio side through one queue per request (``call_soon_threadsafe``); the async generator
+coalesces whatever has arrived into one chunk, so a slow consumer gets larger chunks rather
+than a backlog.
+"""
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from serving.batch_state import DecodeBatch, SequenceState, eos_token_ids
+from serving.config import TransformersEngineArgs
+from serving.engine import (
+    ChatPrompt,
+    ChoiceDelta,
+    EngineStats,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    SamplingOptions,
+    TextPrompt,
+    Usage,
+)
+from serving.errors import (
+    ContextLengthExceeded,
+    EngineError,
+    EngineFailed,
+    EngineUnavailable,
+    InvalidPrompt,
+    MaxTokensTooLarge,
+)
+
+logger = logging.getLogger(__name__)
+
+_Item = GenerationChunk | EngineError
+
+
+@dataclass(eq=False)  # identity hashing: requests are tracked in sets
+class _Request:
+    prompt_ids: list[int]
+    sampling: SamplingOptions
+    max_tokens: int
+    loop: asyncio.AbstractEventLoop
+    queue: "asyncio.Queue[_Item]"
+    aborted: bool = False
+    unfinished: int = 0
+    completion_tokens: int = 0
+
+    def publish(self, item: _Item) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        except RuntimeError:  # the consumer's event loop is closed: nobody is listening
+            self.aborted = True
+
+
+_Row = tuple[_Request, SequenceState]
+
+
+class TransformersEngine:
+    """Serves one causal LM from a local folder; implements ``serving.engine.Engine``."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        context_window: int,
+        max_output_tokens: int | None,
+        max_batch_size: int,
+    ) -> None:
+        self._tokenizer = tokenizer
+        self._context_window = context_window
+        self._max_output_tokens = max_output_tokens
+        self._max_batch_size = max_batch_size
+        self._start_sequence = functools.partial(
+            SequenceState.start,
+            eos_ids=eos_token_ids(model, tokenizer),
+            tokenizer=tokenizer,
+            device=model.device,
+        )
+        self._batch = DecodeBatch(model)
+        self._rows: list[_Row] = []  # aligned with the batch's rows; scheduler thread only
+        self._cond = threading.Condition()  # guards everything below
+        self._waiting: deque[_Request] = deque()
+        self._running = 0
+        self._stopping = False
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="transformers-engine", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        context_window: int,
+        max_output_tokens: int | None,
+        args: TransformersEngineArgs,
+    ) -> "TransformersEngine":
+        """Load tokenizer and weights from a prepared folder (never the network)."""
+        if args.torch_threads is not None:
+            torch.set_num_threads(args.torch_threads)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            model_dir, dtype=getattr(torch, args.dtype), local_files_only=True
+        )
+        model.eval()
+        logger.info("loaded %s (%s)", model_dir, args.dtype)
+        return cls(
+            model,
+            tokenizer,
+            context_window=context_window,
+            max_output_tokens=max_output_tokens,
+            max_batch_size=args.max_batch_size,
+        )
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        prompt_ids = self._encode(request.prompt)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        max_tokens = self._completion_budget(len(prompt_ids), request.sampling.max_tokens)
+        pending = _Request(prompt_ids, request.sampling, max_tokens, loop, queue)
+        self._submit(pending)
+        try:
+            while True:
+                chunk = await _next_chunk(queue)
+                yield chunk
+                if chunk.usage is not None:
+                    return
+        finally:
+            # Consumer gone (disconnect, cancellation) or done: the scheduler drops its rows.
+            with self._cond:
+                pending.aborted = True
+                self._cond.notify()
+
+    async def stats(self) -> EngineStats:
+        with self._cond:
+            return EngineStats(time.time(), running=self._running, waiting=len(self._waiting))
+
+    async def check_health(self) -> None:
+        with self._cond:
+            self._raise_if_unavailable()
+
+    def close(self) -> None:
+        """Stop the scheduler; requests still in flight fail with ``EngineUnavailable``."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _encode(self, prompt: ChatPrompt | TextPrompt) -> list[int]:
+        # On the event loop: milliseconds. Safe beside the scheduler thread's decoding since
+        # nothing changes the tokenizer's truncation/padding state (no exclusive borrow).
+        if isinstance(prompt, TextPrompt):
+            ids: list[int] = self._tokenizer(prompt.text)["input_ids"]
+        else:
+            try:
+                ids = self._tokenizer.apply_chat_template(
+                    list(prompt.messages),
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=False,
+                )
+            except (jinja2.TemplateError, TypeError, ValueError, KeyError) as exc:
+                raise InvalidPrompt(f"the messages do not fit the chat template: {exc}") from exc
+        if not ids:
+            raise InvalidPrompt("the prompt is empty")
+        return list(ids)
+
+    def _completion_budget(self, prompt_tokens: int, max_tokens: int | None) -> int:
+        window = self._context_window
+        if prompt_tokens >= window or (
+            max_tokens is not None and prompt_tokens + max_tokens > window
+        ):
+            raise ContextLengthExceeded(prompt_tokens, max_tokens, window)
+        limit = self._max_output_tokens
+        if max_tokens is None:
+            return window - prompt_tokens if limit is None else min(limit, window - prompt_tokens)
+        if limit is not None and max_tokens > limit:
+            raise MaxTokensTooLarge(max_tokens, limit)
+        return max_tokens
+
+    def _submit(self, request: _Request) -> None:
+        with self._cond:
+            self._raise_if_unavailable()
+            self._waiting.append(request)
+            self._cond.notify()
+
+    def _raise_if_unavailable(self) -> None:
+        if self._failure is not None:
+            raise EngineUnavailable(f"the scheduler thread died: {self._failure!r}")
+        if self._stopping:
+            raise EngineUnavailable("the engine is shut down")
+
+    def _serve(self) -> None:
+        try:
+            with torch.inference_mode():
+                while self._iterate():
+                    pass
+        except BaseException as exc:
+            logger.exception("transformers engine scheduler died")
+            with self._cond:
+                self._failure = exc
+        finally:
+            self._fail_pending()
+
+    def _iterate(self) -> bool:
+        """One scheduling round; False once the engine is stopping."""
+        self._retire()  # rows of requests aborted since the last round
+        admitted = self._admit()
+        if admitted is None:
+            return False
+        if admitted:
+            logits = self._batch.prefill(
+                [request.prompt_ids for request in admitted],
+                [request.sampling.n for request in admitted],
+            )
+            new_rows = [
+                (request, self._start_sequence(index, request.sampling, request.max_tokens))
+                for request in admitted
+                for index in range(request.sampling.n)
+            ]
+            self._rows.extend(new_rows)
+            self._advance(new_rows, logits)
+            self._retire()
+        if self._rows:
+            logits = self._batch.step([sequence.last_token for _, sequence in self._rows])
+            self._advance(self._rows, logits)
+            self._retire()
+        return True
+
+    def _admit(self) -> list[_Request] | None:
+        """Move waiting requests into the batch while it has room (FIFO); sleep when idle."""
+        with self._cond:
+            while not (self._stopping or self._rows or self._waiting):
+                self._cond.wait()
+            if self._stopping:
+                return None
+            admitted: list[_Request] = []
+            rows = len(self._rows)
+            while self._waiting:
+                request = self._waiting[0]
+                wanted = 0 if request.aborted else request.sampling.n
+                # An empty batch takes any request, or n > max_batch_size would wait forever.
+                if rows and rows + wanted > self._max_batch_size:
+                    break
+                self._waiting.popleft()
+                if wanted:
+                    request.unfinished = wanted
+                    admitted.append(request)
+                    rows += wanted
+            self._running = len({request for request, _ in self._rows}) + len(admitted)
+            return admitted
+
+    def _advance(self, rows: Sequence[_Row], logits: torch.Tensor) -> None:
+        """Sample one token per row and publish one chunk per request that has news."""
+        deltas: dict[_Request, list[ChoiceDelta]] = {}
+        for (request, sequence), row_logits in zip(rows, logits, strict=True):
+            if request.aborted:
+                continue
+            try:
+                text = sequence.advance(row_logits)
+            except Exception as exc:  # one request's bad numbers must not stop the batch
+                logger.exception("request failed while sampling; dropping it")
+                request.aborted = True
+                request.publish(EngineFailed(f"generation failed: {type(exc).__name__}"))
+                continue
+            request.completion_tokens += 1
+            if sequence.finish_reason is not None:
+                request.unfinished -= 1
+            if text or sequence.finish_reason is not None:
+                delta = ChoiceDelta(sequence.index, text, sequence.finish_reason)
+                deltas.setdefault(request, []).append(delta)
+        for request, request_deltas in deltas.items():
+            usage = None
+            if request.unfinished == 0:
+                usage = Usage(len(request.prompt_ids), request.completion_tokens)
+            request.publish(GenerationChunk(tuple(request_deltas), usage))
+
+    def _retire(self) -> None:
+        """Drop finished and aborted rows from the batch."""
+        keep = [
+            index
+            for index, (request, sequence) in enumerate(self._rows)
+            if not request.aborted and sequence.finish_reason is None
+        ]
+        if len(keep) == len(self._rows):
+            return
+        self._batch.keep(keep)
+        self._rows = [self._rows[index] for index in keep]
+        with self._cond:
+            self._running = len({request for request, _ in self._rows})
+
+    def _fail_pending(self) -> None:
+        """The scheduler is gone: fail every request in flight so none waits forever."""
+        with self._cond:
+            self._stopping = True  # refuse new requests from now on
+            requests = {request for request, _ in self._rows} | set(self._waiting)
+            self._waiting.clear()
+            self._running = 0
+        self._rows = []
+        reason = "the engine is shut down" if self._failure is None else "the engine failed"
+        for request in requests:
+            request.publish(EngineUnavailable(reason))
+
+
+async def _next_chunk(queue: "asyncio.Queue[_Item]") -> GenerationChunk:
+    """Wait for the next item, then fold everything else already there into one chunk."""
+    items = [await queue.get()]
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    texts: dict[int, str] = {}
+    reasons: dict[int, FinishReason | None] = {}
+    usage = None
+    for item in items:
+        if isinstance(item, EngineError):
+            raise item
+        for delta in item.deltas:
+            texts[delta.index] = texts.get(delta.index, "") + delta.text
+            reasons[delta.index] = delta.finish_reason
+        usage = item.usage
+    deltas = tuple(ChoiceDelta(index, text, reasons[index]) for index, text in texts.items())
+    return GenerationChunk(deltas, usage)
