@@ -123,3 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         stop=stop,
     )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

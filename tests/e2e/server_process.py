@@ -26,10 +26,9 @@ class SwitchboardProcess:
 
     def start(self, timeout_s: float = 300.0) -> Self:
         started = time.monotonic()
+        switchboard = Path(sys.executable).parent / "switchboard"  # the console script
         command = [
-            sys.executable,
-            "-m",
-            "router.cli",
+            str(switchboard),
             "serve",
             "--config",
             str(self.config),
@@ -45,7 +44,11 @@ class SwitchboardProcess:
             stderr=subprocess.STDOUT,
         )
         threading.Thread(target=self._pump, daemon=True).start()
-        if not self._ready.wait(timeout_s) or self._process.poll() is not None:
+        deadline = started + timeout_s
+        while not self._ready.wait(0.5):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                break
+        if not self._ready.is_set() or self._process.poll() is not None:
             self.stop()
             raise RuntimeError("switchboard did not become ready:\n" + "\n".join(self.output))
         self.ready_after_s = time.monotonic() - started
