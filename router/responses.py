@@ -122,9 +122,9 @@ class StreamRenderer:
         return self._shape.delta_choice(delta, first)
 
     def _event(self, choices: list[dict[str, Any]], usage: dict[str, int] | None) -> bytes:
-        tail = {"choices": choices}
+        tail: dict[str, Any] = {"choices": choices}
         if self._include_usage:  # OpenAI: with include_usage every chunk has a usage key
-            tail["usage"] = usage  # type: ignore[assignment]
+            tail["usage"] = usage
         return f"data: {self._head},{_dumps(tail)[1:]}\n\n".encode()
 
 
