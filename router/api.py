@@ -97,7 +97,7 @@ async def _complete(
     decision = ctx.resolver.resolve(body.model)
     request = translate(body, request_id)
     primed = await start_generation(ctx.engines[decision.model_id], request, decision.model_id)
-    headers = _decision_headers(decision, request_id)
+    headers = _decision_headers(decision)
     if not body.stream:
         chunks = [chunk async for chunk in primed.chunks()]
         payload = full_response(shape, decision.model_id, request_id, chunks)
@@ -122,12 +122,9 @@ async def _sse(primed: PrimedStream, renderer: StreamRenderer) -> AsyncIterator[
     yield SSE_DONE
 
 
-def _decision_headers(decision: RouteDecision, request_id: str) -> dict[str, str]:
-    return {
-        "x-switchboard-model": decision.model_id,
-        "x-switchboard-route": decision.reason,
-        "x-request-id": request_id,
-    }
+def _decision_headers(decision: RouteDecision) -> dict[str, str]:
+    # No x-request-id here: Ray Serve's proxy already sets one on every response.
+    return {"x-switchboard-model": decision.model_id, "x-switchboard-route": decision.reason}
 
 
 async def _readiness(engines: Mapping[str, Engine]) -> dict[str, Any]:

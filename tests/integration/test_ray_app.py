@@ -114,3 +114,13 @@ async def test_full_queue_answers_429_with_retry_after(base_url: str) -> None:
     # Still serving afterwards.
     status, _, _ = await post(url, chat(SMOL, "Hi", max_tokens=2))
     assert status == 200
+
+
+async def test_exactly_one_request_id_header(base_url: str) -> None:
+    body = chat(SMOL, "Hi", max_tokens=2)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base_url}/v1/chat/completions", json=body) as reply,
+    ):
+        assert reply.status == 200
+        assert len(reply.headers.getall("x-request-id")) == 1
