@@ -8,6 +8,7 @@ import yaml
 
 from router.config import SwitchboardConfig
 from router.config_loader import parse_config
+from serving.transformers_engine import TransformersEngine
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS_YAML = REPO / "models.yaml"
@@ -42,3 +43,15 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def load_smol_engine(model_dir: Path, max_output_tokens: int) -> TransformersEngine:
+    """The real small model with the default fleet's engine settings and a chosen cap on
+    output tokens (a small cap keeps valid requests cheap in tests)."""
+    model = smol_only_config().models[0]
+    return TransformersEngine.load(
+        model_dir,
+        context_window=model.context_window,
+        max_output_tokens=max_output_tokens,
+        args=model.transformers,
+    )

@@ -14,7 +14,7 @@ from router.config_loader import parse_config
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
 from serving.transformers_engine import TransformersEngine
-from tests.builders import default_fleet_raw
+from tests.builders import default_fleet_raw, load_smol_engine
 from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.live_api import context, serve_api
 
@@ -25,13 +25,7 @@ SMOL = "smollm2-135m"
 
 @pytest.fixture(scope="module")
 def smol_engine(smol_model_dir: Path) -> Iterator[TransformersEngine]:
-    model = parse_config(default_fleet_raw()).models[0]
-    engine = TransformersEngine.load(
-        smol_model_dir,
-        context_window=model.context_window,
-        max_output_tokens=32,
-        args=model.transformers,
-    )
+    engine = load_smol_engine(smol_model_dir, max_output_tokens=32)
     yield engine
     engine.close()
 

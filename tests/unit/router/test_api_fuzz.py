@@ -16,9 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case
 
-from router.config_loader import parse_config
-from serving.transformers_engine import TransformersEngine
-from tests.builders import default_fleet_raw
+from tests.builders import load_smol_engine
 from tests.live_api import context, serve_api
 
 pytestmark = pytest.mark.slow
@@ -26,15 +24,9 @@ EXAMPLES_PER_OPERATION = 550  # two POST operations: > 1,000 generated bodies
 
 
 def test_no_server_errors(smol_model_dir: Path) -> None:
-    model = parse_config(default_fleet_raw()).models[0]
-    engine = TransformersEngine.load(
-        smol_model_dir,
-        context_window=model.context_window,
-        max_output_tokens=2,
-        args=model.transformers,
-    )
+    engine = load_smol_engine(smol_model_dir, max_output_tokens=2)
     try:
-        with serve_api(context({model.id: engine}, max_body_bytes=65536)) as url:
+        with serve_api(context({"smollm2-135m": engine}, max_body_bytes=65536)) as url:
             statuses = fuzz(url)
     finally:
         engine.close()
