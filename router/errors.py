@@ -14,6 +14,7 @@ from serving.errors import (
     EngineUnavailable,
     InvalidPrompt,
     MaxTokensTooLarge,
+    UnsupportedFeature,
     UpstreamError,
 )
 
@@ -115,6 +116,8 @@ def from_engine_error(error: EngineError, model_id: str) -> ApiError:
         return InvalidRequest(str(error), param="max_tokens")
     if isinstance(error, EngineOverloaded):
         return Overloaded(f"Model {model_id!r} is at capacity; retry shortly.")
+    if isinstance(error, UnsupportedFeature):
+        return InvalidRequest(f"Model {model_id!r}: {error}", param=error.param)
     if isinstance(error, InvalidPrompt):
         return InvalidRequest(str(error), param="messages")
     if isinstance(error, UpstreamError) and 400 <= error.status < 500:

@@ -4,6 +4,8 @@ One named check per field we model but cannot honour yet, so a client gets a 400
 the parameter instead of an answer that silently ignored it.
 """
 
+from typing import Any
+
 from router.errors import InvalidRequest
 from router.openai_types import (
     MAX_STOP_SEQUENCES,
@@ -11,24 +13,47 @@ from router.openai_types import (
     CompletionRequest,
     SamplingFields,
 )
-from serving.engine import ChatPrompt, GenerationRequest, TextPrompt
+from serving.engine import ChatPrompt, GenerationRequest, JsonOutput, TextPrompt
 
 
 def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequest:
     _check_sampling(body)
     if body.tools:
         raise InvalidRequest("`tools` is not supported by this deployment yet.", param="tools")
-    if body.response_format and body.response_format.get("type", "text") != "text":
-        raise InvalidRequest(
-            "Only response_format {'type': 'text'} is supported.", param="response_format"
-        )
     if body.logprobs:
         raise InvalidRequest("`logprobs` is not supported.", param="logprobs")
     if any(message.has_non_text_parts() for message in body.messages):
         raise InvalidRequest("Only text content parts are supported.", param="messages")
     prompt = ChatPrompt(messages=tuple(m.template_view() for m in body.messages))
     sampling = body.sampling(body.requested_max_tokens())
-    return GenerationRequest(request_id=request_id, prompt=prompt, sampling=sampling)
+    return GenerationRequest(
+        request_id=request_id,
+        prompt=prompt,
+        sampling=sampling,
+        json_output=json_output(body.response_format),
+    )
+
+
+def json_output(response_format: dict[str, Any] | None) -> JsonOutput | None:
+    """OpenAI ``response_format`` -> the engine's JSON constraint (None: free text)."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return JsonOutput()
+    if kind == "json_schema":
+        spec = (response_format or {}).get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise InvalidRequest(
+                "response_format json_schema needs json_schema.schema (an object).",
+                param="response_format",
+            )
+        return JsonOutput(schema=schema)
+    raise InvalidRequest(
+        "response_format.type must be one of text, json_object, json_schema.",
+        param="response_format",
+    )
 
 
 def completion_request(body: CompletionRequest, request_id: str) -> GenerationRequest:

@@ -42,10 +42,18 @@ class TextPrompt:
 
 
 @dataclass(frozen=True)
+class JsonOutput:
+    """Constrain the output to JSON: any JSON object, or one matching ``schema``."""
+
+    schema: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     request_id: str
     prompt: ChatPrompt | TextPrompt
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    json_output: JsonOutput | None = None  # engines that cannot guarantee it must refuse
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,15 @@ class MaxTokensTooLarge(EngineError):
             f"max_tokens is too large: {self.max_tokens}. This model supports at most "
             f"{self.limit} completion tokens."
         )
+
+
+class UnsupportedFeature(EngineError):
+    """The request asks for something this engine cannot honour (e.g. guaranteed JSON)."""
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(param, reason)
+        self.param = param
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason

@@ -37,13 +37,13 @@ from serving.engine import (
     Usage,
 )
 from serving.errors import (
-    ContextLengthExceeded,
     EngineError,
     EngineFailed,
     EngineUnavailable,
     InvalidPrompt,
-    MaxTokensTooLarge,
+    UnsupportedFeature,
 )
+from serving.limits import completion_budget
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,19 @@ class TransformersEngine:
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        if request.json_output is not None:
+            raise UnsupportedFeature(
+                "response_format", "the transformers engine cannot guarantee JSON output"
+            )
         prompt_ids = self._encode(request.prompt)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Item] = asyncio.Queue()
-        max_tokens = self._completion_budget(len(prompt_ids), request.sampling.max_tokens)
+        max_tokens = completion_budget(
+            len(prompt_ids),
+            request.sampling.max_tokens,
+            context_window=self._context_window,
+            max_output_tokens=self._max_output_tokens,
+        )
         pending = _Request(prompt_ids, request.sampling, max_tokens, loop, queue)
         self._submit(pending)
         try:
@@ -181,19 +190,6 @@ class TransformersEngine:
         if not ids:
             raise InvalidPrompt("the prompt is empty")
         return list(ids)
-
-    def _completion_budget(self, prompt_tokens: int, max_tokens: int | None) -> int:
-        window = self._context_window
-        if prompt_tokens >= window or (
-            max_tokens is not None and prompt_tokens + max_tokens > window
-        ):
-            raise ContextLengthExceeded(prompt_tokens, max_tokens, window)
-        limit = self._max_output_tokens
-        if max_tokens is None:
-            return window - prompt_tokens if limit is None else min(limit, window - prompt_tokens)
-        if limit is not None and max_tokens > limit:
-            raise MaxTokensTooLarge(max_tokens, limit)
-        return max_tokens
 
     def _submit(self, request: _Request) -> None:
         with self._cond:

@@ -193,3 +193,11 @@ async def test_provider_429_is_passed_back_with_retry_after(smol_engine: Any) ->
             )
     assert status == 429 and headers["Retry-After"] == "1"
     assert error_of(raw)["type"] == "rate_limit_error"
+
+
+async def test_json_output_on_an_engine_that_cannot_guarantee_it_is_400(api: str) -> None:
+    body = chat(response_format={"type": "json_object"})
+    status, _, raw = await call("POST", f"{api}/v1/chat/completions", body)
+    error = error_of(raw)
+    assert status == 400 and error["param"] == "response_format"
+    assert "cannot guarantee JSON" in error["message"]

@@ -5,7 +5,7 @@ import pytest
 from router.errors import InvalidRequest
 from router.openai_types import ChatCompletionRequest, CompletionRequest
 from router.translate import chat_request, completion_request
-from serving.engine import ChatPrompt, SamplingOptions, TextPrompt
+from serving.engine import ChatPrompt, JsonOutput, SamplingOptions, TextPrompt
 
 
 def chat(**fields: Any) -> ChatCompletionRequest:
@@ -43,7 +43,11 @@ def test_text_parts_are_joined_and_unknown_fields_accepted() -> None:
     ("fields", "param"),
     [
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "xml"}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+            "response_format",
+        ),
         ({"logprobs": True}, "logprobs"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"stream_options": {"include_usage": True}}, "stream_options"),
@@ -83,3 +87,15 @@ def test_unsupported_completion_fields_are_named(fields: dict[str, Any], param: 
     with pytest.raises(InvalidRequest) as info:
         completion_request(body, "r")
     assert info.value.param == param
+
+
+def test_response_format_becomes_a_json_constraint() -> None:
+    assert chat_request(chat(response_format={"type": "text"}), "r").json_output is None
+    assert chat_request(chat(response_format={"type": "json_object"}), "r").json_output == (
+        JsonOutput()
+    )
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = chat(
+        response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
+    )
+    assert chat_request(body, "r").json_output == JsonOutput(schema=schema)
