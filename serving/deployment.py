@@ -14,7 +14,7 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from serving.config import LocalModelConfig
-from serving.engine import EngineStats, GenerationChunk, GenerationRequest
+from serving.engine import Engine, EngineStats, GenerationChunk, GenerationRequest
 from serving.errors import EngineError, EngineOverloaded, EngineUnavailable
 from serving.transformers_engine import TransformersEngine
 from serving.weights import prepared_dir
@@ -28,13 +28,8 @@ class ModelReplica:
 
     def __init__(self, model: LocalModelConfig, models_dir: str) -> None:
         folder = prepared_dir(model, Path(models_dir))
-        self._engine = TransformersEngine.load(
-            folder,
-            context_window=model.context_window,
-            max_output_tokens=model.max_output_tokens,
-            args=model.transformers,
-        )
-        logger.info("model %s loaded from %s", model.id, folder)
+        self._engine = load_engine(model, folder)
+        logger.info("model %s loaded from %s with %s", model.id, folder, model.engine)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         async for chunk in self._engine.generate(request):
@@ -52,12 +47,30 @@ class ModelReplica:
 ModelDeployment: Deployment = serve.deployment()(ModelReplica)
 
 
+def load_engine(model: LocalModelConfig, folder: Path) -> Engine:
+    window, cap = model.context_window, model.max_output_tokens
+    if model.engine == "vllm":
+        # Imported here: vLLM is an optional extra and takes seconds to import.
+        from serving.vllm_engine import VllmEngine
+
+        engine: Engine = VllmEngine.load(
+            folder, context_window=window, max_output_tokens=cap, args=model.vllm
+        )
+        return engine
+    return TransformersEngine.load(
+        folder, context_window=window, max_output_tokens=cap, args=model.transformers
+    )
+
+
 def deployment_options(model: LocalModelConfig) -> dict[str, Any]:
     """models.yaml -> Ray Serve options for this model's deployment."""
     options = model.deployment
+    replicas: dict[str, Any] = {"num_replicas": options.num_replicas}
+    if options.autoscaling is not None:
+        replicas = {"autoscaling_config": options.autoscaling.model_dump()}
     return {
         "name": f"model-{model.id}",
-        "num_replicas": options.num_replicas,
+        **replicas,
         "max_ongoing_requests": options.max_ongoing_requests,
         "max_queued_requests": options.max_queued_requests,
         "ray_actor_options": {"num_cpus": options.num_cpus, "num_gpus": options.num_gpus},

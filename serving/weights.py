@@ -67,6 +67,17 @@ def missing_weights(model: LocalModelConfig, models_dir: Path) -> str | None:
     return None
 
 
+def model_context_limit(folder: Path) -> int | None:
+    """The longest sequence the model was built for (``max_position_embeddings`` in its
+    config.json), or None when the folder does not say."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    limit = config.get("max_position_embeddings")
+    return limit if isinstance(limit, int) else None
+
+
 def prepare_model(model: LocalModelConfig, models_dir: Path, *, progress: bool = True) -> Path:
     """Make the model's transformers folder ready and return it; idempotent."""
     target = prepared_dir(model, models_dir)

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from router.config_loader import ConfigError, check_weights, load_config, parse_config
+from serving.weights import default_models_dir
 from tests.builders import MODELS_YAML, default_fleet_raw
 
 
@@ -128,3 +129,29 @@ def test_folder_weights_must_exist(tmp_path: Path) -> None:
     config = parse_config(yaml.safe_load(yaml.safe_dump(raw)))
     with pytest.raises(ConfigError, match=r"models\[0\]\.weights"):
         check_weights(config, tmp_path, source="x")
+
+
+def test_context_window_beyond_the_model_stops_start_up() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["context_window"] = 100_000  # SmolLM2 was built for 8192
+    config = parse_config(raw)
+    with pytest.raises(ConfigError) as info:
+        check_weights(config, default_models_dir(), source="models.yaml")
+    [problem] = info.value.problems
+    assert problem.location == "models[0].context_window"
+    assert "supports (8192" in problem.message and "at most 8192" in problem.hint
+
+
+def test_autoscaling_bounds_must_be_ordered() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["deployment"]["autoscaling"] = {"min_replicas": 3, "max_replicas": 2}
+    [problem] = problems_of(raw)
+    assert "min_replicas (3) exceeds max_replicas (2)" in problem
+
+
+def test_tensor_parallelism_needs_as_many_gpus() -> None:
+    raw = default_fleet_raw()
+    raw["models"][1]["engine"] = "vllm"
+    raw["models"][1]["vllm"] = {"tensor_parallel_size": 2}
+    [problem] = problems_of(raw)
+    assert "tensor_parallel_size 2 needs deployment.num_gpus: 2" in problem
