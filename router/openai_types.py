@@ -36,8 +36,12 @@ class ChatMessage(OpenAIModel):
         if isinstance(content, list):
             content = "".join(part.text or "" for part in content if part.type == "text")
         message: dict[str, Any] = {"role": self.role, "content": content or ""}
-        if self.name is not None:
-            message["name"] = self.name
+        # Tool turns of a multi-turn conversation, as chat templates expect them.
+        extra = self.model_extra or {}
+        for key in ("name", "tool_calls", "tool_call_id"):
+            value = self.name if key == "name" else extra.get(key)
+            if value is not None:
+                message[key] = value
         return message
 
     def has_non_text_parts(self) -> bool:

@@ -7,11 +7,11 @@ Chat and text completions differ only in object names and choice shape, so one
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from router.errors import ApiError, error_payload
-from serving.engine import ChoiceDelta, GenerationChunk, Usage
+from serving.engine import ChoiceDelta, GenerationChunk, ToolCallDelta, Usage
 
 SSE_DONE = b"data: [DONE]\n\n"
 
@@ -23,16 +23,15 @@ class ApiShape:
     object_chunk: str
     chat: bool
 
-    def full_choice(self, index: int, text: str, finish_reason: str | None) -> dict[str, Any]:
-        if self.chat:
-            message = {"role": "assistant", "content": text}
-            return {
-                "index": index,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        return {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
+    def full_choice(self, index: int, choice: "ChoiceTotal") -> dict[str, Any]:
+        finish = choice.finish_reason
+        if not self.chat:
+            return {"index": index, "text": choice.text, "logprobs": None, "finish_reason": finish}
+        message: dict[str, Any] = {"role": "assistant", "content": choice.text}
+        if choice.calls:
+            message["content"] = choice.text or None  # OpenAI: null content beside tool calls
+            message["tool_calls"] = [call.body() for call in choice.calls.values()]
+        return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
 
     def delta_choice(self, delta: ChoiceDelta, first: bool) -> dict[str, Any]:
         if not self.chat:
@@ -45,6 +44,8 @@ class ApiShape:
         body: dict[str, Any] = {"role": "assistant"} if first else {}
         if delta.text or first:
             body["content"] = delta.text
+        if delta.tool_calls:
+            body["tool_calls"] = [_tool_call_delta(call) for call in delta.tool_calls]
         return {
             "index": delta.index,
             "delta": body,
@@ -69,18 +70,45 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass
+class CallTotal:
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+    def body(self) -> dict[str, Any]:
+        function = {"name": self.name, "arguments": self.arguments}
+        return {"id": self.id, "type": "function", "function": function}
+
+
+@dataclass
+class ChoiceTotal:
+    """One choice's deltas added up, for a non-streamed response."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    calls: dict[int, CallTotal] = field(default_factory=dict)
+
+    def add(self, delta: ChoiceDelta) -> None:
+        self.text += delta.text
+        self.finish_reason = delta.finish_reason or self.finish_reason
+        for fragment in delta.tool_calls:
+            call = self.calls.setdefault(fragment.index, CallTotal())
+            call.id = fragment.id or call.id
+            call.name = fragment.name or call.name
+            call.arguments += fragment.arguments
+
+
 def full_response(
     shape: ApiShape, model_id: str, request_id: str, chunks: Iterable[GenerationChunk]
 ) -> dict[str, Any]:
-    texts: dict[int, list[str]] = {}
-    finish: dict[int, str | None] = {}
+    totals: dict[int, ChoiceTotal] = {}
     usage = Usage(0, 0)
     for chunk in chunks:
         for delta in chunk.deltas:
-            texts.setdefault(delta.index, []).append(delta.text)
-            finish[delta.index] = delta.finish_reason or finish.get(delta.index)
+            totals.setdefault(delta.index, ChoiceTotal()).add(delta)
         usage = chunk.usage or usage
-    choices = [shape.full_choice(i, "".join(texts[i]), finish[i]) for i in sorted(texts)]
+    choices = [shape.full_choice(i, totals[i]) for i in sorted(totals)]
     return {
         "id": shape.id_prefix + request_id,
         "object": shape.object_full,
@@ -89,6 +117,17 @@ def full_response(
         "choices": choices,
         "usage": usage_body(usage),
     }
+
+
+def _tool_call_delta(call: ToolCallDelta) -> dict[str, Any]:
+    """OpenAI's streamed tool-call fragment: id, type and name only on the first one."""
+    function: dict[str, Any] = {"arguments": call.arguments}
+    body: dict[str, Any] = {"index": call.index, "function": function}
+    if call.id is not None:
+        body |= {"id": call.id, "type": "function"}
+    if call.name is not None:
+        function["name"] = call.name
+    return body
 
 
 class StreamRenderer:

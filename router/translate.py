@@ -13,13 +13,11 @@ from router.openai_types import (
     CompletionRequest,
     SamplingFields,
 )
-from serving.engine import ChatPrompt, GenerationRequest, JsonOutput, TextPrompt
+from serving.engine import ChatPrompt, GenerationRequest, JsonOutput, TextPrompt, ToolUse
 
 
 def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequest:
     _check_sampling(body)
-    if body.tools:
-        raise InvalidRequest("`tools` is not supported by this deployment yet.", param="tools")
     if body.logprobs:
         raise InvalidRequest("`logprobs` is not supported.", param="logprobs")
     if any(message.has_non_text_parts() for message in body.messages):
@@ -31,7 +29,38 @@ def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequ
         prompt=prompt,
         sampling=sampling,
         json_output=json_output(body.response_format),
+        tool_use=tool_use(body.tools, body.tool_choice),
     )
+
+
+def tool_use(
+    tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None
+) -> ToolUse | None:
+    """OpenAI ``tools`` / ``tool_choice`` -> the engine's ``ToolUse`` (None: no tools)."""
+    if not tools:
+        if choice not in (None, "none"):
+            raise InvalidRequest("`tool_choice` needs `tools`.", param="tool_choice")
+        return None
+    names = [_function_name(tool) for tool in tools]
+    if choice is None or choice in ("none", "auto", "required"):
+        return ToolUse(tools=tuple(tools), choice=choice or "auto")
+    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    if named not in names:
+        raise InvalidRequest(
+            f"`tool_choice` names {named!r}, which is not one of the tools ({', '.join(names)}).",
+            param="tool_choice",
+        )
+    return ToolUse(tools=tuple(tools), choice=named)
+
+
+def _function_name(tool: dict[str, Any]) -> str:
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    if tool.get("type") != "function" or not isinstance(name, str) or not name:
+        raise InvalidRequest(
+            "Each tool must be {'type': 'function', 'function': {'name': ...}}.", param="tools"
+        )
+    return name
 
 
 def json_output(response_format: dict[str, Any] | None) -> JsonOutput | None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,21 @@ class JsonOutput:
 
 
 @dataclass(frozen=True)
+class ToolUse:
+    """Tools the model may call. ``choice``: "none", "auto", "required", or the name of
+    the one function it must call."""
+
+    tools: tuple[Mapping[str, Any], ...]  # OpenAI tool definitions, as sent
+    choice: str = "auto"
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     request_id: str
     prompt: ChatPrompt | TextPrompt
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     json_output: JsonOutput | None = None  # engines that cannot guarantee it must refuse
+    tool_use: ToolUse | None = None  # engines without tool calling must refuse
 
 
 @dataclass(frozen=True)
@@ -67,12 +77,24 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """A fragment of one tool call: the first fragment of a call carries ``id`` and
+    ``name``, later ones only more ``arguments`` (a JSON text, streamed in pieces)."""
+
+    index: int  # the call's position within its choice
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
 class ChoiceDelta:
-    """New text for one of the ``n`` choices; ``finish_reason`` is set on its last delta."""
+    """New output for one of the ``n`` choices; ``finish_reason`` is set on its last delta."""
 
     index: int
     text: str
     finish_reason: FinishReason | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True)

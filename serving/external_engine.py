@@ -28,6 +28,7 @@ from serving.engine import (
     GenerationChunk,
     GenerationRequest,
     SamplingOptions,
+    ToolCallDelta,
     Usage,
 )
 from serving.errors import EngineUnavailable, UpstreamError
@@ -62,7 +63,26 @@ def _payload(request: GenerationRequest, model: str) -> dict[str, Any]:
         payload["seed"] = options.seed
     if options.stop:
         payload["stop"] = list(options.stop)
-    return payload
+    return payload | _constraints(request)
+
+
+def _constraints(request: GenerationRequest) -> dict[str, Any]:
+    """Tools and JSON output, passed through in the OpenAI shape."""
+    fields: dict[str, Any] = {}
+    if request.tool_use is not None:
+        name = request.tool_use.choice
+        choice: str | dict[str, Any] = name
+        if name not in ("none", "auto", "required"):
+            choice = {"type": "function", "function": {"name": name}}
+        fields |= {"tools": list(request.tool_use.tools), "tool_choice": choice}
+    if request.json_output is not None:
+        schema = request.json_output.schema
+        fields["response_format"] = (
+            {"type": "json_object"}
+            if schema is None
+            else {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+        )
+    return fields
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -84,24 +104,35 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _finish(reason: object) -> FinishReason | None:
-    # The engine protocol knows only stop/length; tool_calls, content_filter and the like
-    # all end the choice normally, so they map to "stop".
-    if reason is None:
-        return None
-    return "length" if reason == "length" else "stop"
+    # content_filter and the like end the choice normally: they map to "stop".
+    if reason == "length" or reason == "tool_calls":
+        return reason
+    return None if reason is None else "stop"
 
 
 def _deltas(event: Mapping[str, Any]) -> tuple[ChoiceDelta, ...]:
-    """The text deltas of one stream event (chat: ``delta.content``; completions: ``text``);
-    role-only and empty deltas are dropped."""
+    """The deltas of one stream event (chat: ``delta.content`` and ``delta.tool_calls``;
+    completions: ``text``); role-only and empty deltas are dropped."""
     deltas = []
     for choice in event.get("choices") or ():
-        delta = choice.get("delta")
-        text = (delta or {}).get("content") if "delta" in choice else choice.get("text")
+        delta = choice.get("delta") or {}
+        text = delta.get("content") if "delta" in choice else choice.get("text")
+        calls = tuple(_tool_call(fragment) for fragment in delta.get("tool_calls") or ())
         finish = _finish(choice.get("finish_reason"))
-        if text or finish is not None:
-            deltas.append(ChoiceDelta(int(choice.get("index", 0)), text or "", finish))
+        if text or calls or finish is not None:
+            index = int(choice.get("index", 0))
+            deltas.append(ChoiceDelta(index, text or "", finish, tool_calls=calls))
     return tuple(deltas)
+
+
+def _tool_call(fragment: Mapping[str, Any]) -> ToolCallDelta:
+    function = fragment.get("function") or {}
+    return ToolCallDelta(
+        index=int(fragment.get("index", 0)),
+        id=fragment.get("id"),
+        name=function.get("name"),
+        arguments=function.get("arguments") or "",
+    )
 
 
 class ExternalEngine:

@@ -134,6 +134,8 @@ class TransformersEngine:
             raise UnsupportedFeature(
                 "response_format", "the transformers engine cannot guarantee JSON output"
             )
+        if request.tool_use is not None:
+            raise UnsupportedFeature("tools", "the transformers engine has no tool calling")
         prompt_ids = self._encode(request.prompt)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Item] = asyncio.Queue()

@@ -172,6 +172,11 @@ class Reply:
         self.finish = "length" if len(self.words) < len(words) else "stop"
         wants_usage = (body.get("stream_options") or {}).get("include_usage")
         self.include_usage = bool(wants_usage) and not config.no_usage
+        # A named tool_choice is answered with a call to it, arguments echoing the words.
+        named = (body.get("tool_choice") or {}) if chat else {}
+        self.tool = named.get("function", {}).get("name") if isinstance(named, dict) else None
+        if self.tool:
+            self.finish = "tool_calls"
         kind = "chat.completion" if chat else "text_completion"
         self.head: dict[str, Any] = {"id": f"fake-{uuid.uuid4().hex[:12]}", "object": kind}
         self.head.update(created=int(time.time()), model=config.model)
@@ -183,10 +188,24 @@ class Reply:
                 "total_tokens": total}  # fmt: skip
 
     def _choice(self, index: int, text: str, finish: str | None, first: bool) -> dict[str, Any]:
+        if self.tool:
+            return self._tool_choice(index, text, finish, first)
         if not self.chat:
             return {"index": index, "text": text, "finish_reason": finish, "logprobs": None}
         delta = {"role": "assistant", "content": text} if first else {"content": text}
         return {"index": index, "delta": delta if text or first else {}, "finish_reason": finish}
+
+    def _tool_choice(self, index: int, text: str, finish: str | None, first: bool
+                     ) -> dict[str, Any]:  # fmt: skip
+        """Streams ``{"words": "<the words>"}`` as argument fragments of one call."""
+        fragment = '{"words": "' + text.strip() if first else text
+        call: dict[str, Any] = {"index": 0, "function": {"arguments": fragment}}
+        if first:
+            call |= {"id": f"call_{index}", "type": "function"}
+            call["function"]["name"] = self.tool
+        if finish:
+            call["function"]["arguments"] = '"}'
+        return {"index": index, "delta": {"tool_calls": [call]}, "finish_reason": finish}
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         chunk: dict[str, Any] = {**self.head, "choices": choices}

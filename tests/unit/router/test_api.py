@@ -201,3 +201,28 @@ async def test_json_output_on_an_engine_that_cannot_guarantee_it_is_400(api: str
     error = error_of(raw)
     assert status == 400 and error["param"] == "response_format"
     assert "cannot guarantee JSON" in error["message"]
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+async def test_tool_call_through_the_router(api: str) -> None:
+    body = chat(
+        "external",
+        tools=[WEATHER],
+        tool_choice=NAMED,
+        messages=[{"role": "user", "content": "rain in Oslo"}],
+    )
+    status, _, raw = await call("POST", f"{api}/v1/chat/completions", body)
+    assert status == 200, raw
+    [choice] = json.loads(raw)["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    [tool_call] = choice["message"]["tool_calls"]
+    assert tool_call["function"]["name"] == "get_weather"
+    assert json.loads(tool_call["function"]["arguments"]) == {"words": "rain in Oslo"}
+
+
+async def test_tools_on_an_engine_without_tool_calling_is_400(api: str) -> None:
+    status, _, raw = await call("POST", f"{api}/v1/chat/completions", chat(tools=[WEATHER]))
+    assert status == 400 and error_of(raw)["param"] == "tools"

@@ -3,7 +3,7 @@ from typing import Any
 
 from router.errors import Overloaded
 from router.responses import CHAT, COMPLETION, StreamRenderer, full_response, sse_error
-from serving.engine import ChoiceDelta, GenerationChunk, Usage
+from serving.engine import ChoiceDelta, GenerationChunk, ToolCallDelta, Usage
 
 CHUNKS = [
     GenerationChunk(deltas=(ChoiceDelta(0, "Hel"), ChoiceDelta(1, "Bon"))),
@@ -90,3 +90,56 @@ def test_error_event() -> None:
             "code": "overloaded",
         }
     }
+
+
+TOOL_CHUNKS = [
+    GenerationChunk(
+        deltas=(
+            ChoiceDelta(
+                0,
+                "",
+                tool_calls=(ToolCallDelta(0, id="call_a", name="get_weather", arguments='{"ci'),),
+            ),
+        )
+    ),
+    GenerationChunk(
+        deltas=(
+            ChoiceDelta(
+                0, "", "tool_calls", tool_calls=(ToolCallDelta(0, arguments='ty": "Paris"}'),)
+            ),
+        )
+    ),
+    GenerationChunk(usage=Usage(prompt_tokens=9, completion_tokens=7)),
+]
+
+
+def test_full_response_with_tool_calls() -> None:
+    [choice] = full_response(CHAT, "m", "abc", TOOL_CHUNKS)["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_a",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            }
+        ],
+    }
+
+
+def test_streamed_tool_call_fragments() -> None:
+    renderer = StreamRenderer(CHAT, "m", "abc", include_usage=False)
+    out = [e for chunk in TOOL_CHUNKS for e in events(renderer.encode(chunk))]
+    first, second = (e["choices"][0]["delta"]["tool_calls"] for e in out)
+    assert first == [
+        {
+            "index": 0,
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"ci'},
+        }
+    ]
+    assert second == [{"index": 0, "function": {"arguments": 'ty": "Paris"}'}}]
+    assert out[1]["choices"][0]["finish_reason"] == "tool_calls"

@@ -5,7 +5,7 @@ import pytest
 from router.errors import InvalidRequest
 from router.openai_types import ChatCompletionRequest, CompletionRequest
 from router.translate import chat_request, completion_request
-from serving.engine import ChatPrompt, JsonOutput, SamplingOptions, TextPrompt
+from serving.engine import ChatPrompt, JsonOutput, SamplingOptions, TextPrompt, ToolUse
 
 
 def chat(**fields: Any) -> ChatCompletionRequest:
@@ -42,7 +42,15 @@ def test_text_parts_are_joined_and_unknown_fields_accepted() -> None:
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tools": [{"type": "function"}]}, "tools"),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": {"type": "function", "function": {"name": "g"}},
+            },
+            "tool_choice",
+        ),
+        ({"tool_choice": "required"}, "tool_choice"),
         ({"response_format": {"type": "xml"}}, "response_format"),
         (
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
@@ -99,3 +107,44 @@ def test_response_format_becomes_a_json_constraint() -> None:
         response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
     )
     assert chat_request(body, "r").json_output == JsonOutput(schema=schema)
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "expected"),
+    [
+        (None, "auto"),
+        ("auto", "auto"),
+        ("none", "none"),
+        ("required", "required"),
+        ({"type": "function", "function": {"name": "get_weather"}}, "get_weather"),
+    ],
+)
+def test_tools_become_tool_use(tool_choice: Any, expected: str) -> None:
+    request = chat_request(chat(tools=[WEATHER], tool_choice=tool_choice), "r")
+    assert request.tool_use == ToolUse(tools=(WEATHER,), choice=expected)
+
+
+def test_tool_turns_reach_the_template() -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    prompt = chat_request(chat(messages=messages, tools=[WEATHER]), "r").prompt
+    assert isinstance(prompt, ChatPrompt)
+    assert prompt.messages[1] == {"role": "assistant", "content": "", "tool_calls": [call]}
+    assert prompt.messages[2] == {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}

@@ -1,11 +1,13 @@
 """ExternalEngine against the fake OpenAI-compatible provider, run as real processes."""
 
 import asyncio
+import json
 import logging
 import pickle
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -18,8 +20,10 @@ from serving.engine import (
     Engine,
     GenerationChunk,
     GenerationRequest,
+    JsonOutput,
     SamplingOptions,
     TextPrompt,
+    ToolUse,
     Usage,
 )
 from serving.errors import EngineUnavailable, UpstreamError
@@ -169,6 +173,27 @@ async def test_hang_fires_first_byte_timeout(make_engine: MakeEngine) -> None:
         await collect(engine, chat("hi"))
     assert 0.4 < time.monotonic() - start < 2.0
     assert (await engine.stats()).running == 0
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+
+
+async def test_tools_and_json_output_pass_through(make_engine: MakeEngine, fakes: dict) -> None:
+    engine = make_engine()
+    request = replace(
+        chat("sunny in Paris"),
+        tool_use=ToolUse(tools=(WEATHER,), choice="get_weather"),
+        json_output=JsonOutput(schema={"type": "object"}),
+    )
+    chunks = await collect(engine, request)
+    body = fakes["main"].get("/last_request")["body"]
+    assert body["tools"] == [WEATHER]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    calls = [call for c in chunks for d in c.deltas for call in d.tool_calls]
+    assert (calls[0].id, calls[0].name) == ("call_0", "get_weather")
+    assert json.loads("".join(call.arguments for call in calls)) == {"words": "sunny in Paris"}
+    assert finishes(chunks) == {0: "tool_calls"}
 
 
 async def wait_idle(fake: FakeProviderProcess) -> dict:
