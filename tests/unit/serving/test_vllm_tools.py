@@ -1,0 +1,79 @@
+"""The vLLM tool-calling adapter's own logic (no vLLM needed; the parser-backed ``auto``
+path is tested with vLLM's real parser in tests/vllm)."""
+
+import json
+
+import pytest
+
+from serving.engine import ToolUse
+from serving.errors import EngineFailed, UnsupportedFeature
+from serving.vllm_tools import (
+    NamedCall,
+    PlainText,
+    RequiredCalls,
+    auto_parser,
+    output_schema,
+    tool_output,
+)
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+TOOLS = (
+    {"type": "function", "function": {"name": "get_weather", "parameters": CITY}},
+    {"type": "function", "function": {"name": "get_time"}},
+)
+
+
+def test_no_constraint_for_auto_and_none() -> None:
+    assert output_schema(None) is None
+    assert output_schema(ToolUse(TOOLS, "auto")) is None
+    assert output_schema(ToolUse(TOOLS, "none")) is None
+
+
+def test_named_choice_is_constrained_to_its_parameters() -> None:
+    assert output_schema(ToolUse(TOOLS, "get_weather")) == CITY
+
+
+def test_required_is_an_array_of_calls() -> None:
+    schema = output_schema(ToolUse(TOOLS, "required"))
+    assert schema is not None and schema["minItems"] == 1
+    names = [item["properties"]["name"]["const"] for item in schema["items"]["anyOf"]]
+    assert names == ["get_weather", "get_time"]
+    assert schema["items"]["anyOf"][1]["properties"]["parameters"] == {"type": "object"}
+
+
+def test_named_call_streams_arguments() -> None:
+    output = NamedCall("get_weather")
+    _, (first,) = output.feed('{"city": ')
+    _, (second,) = output.feed('"Oslo"}')
+    assert first.name == "get_weather" and first.id and first.id.startswith("call_")
+    assert (second.id, second.name) == (None, None)
+    assert json.loads(first.arguments + second.arguments) == {"city": "Oslo"}
+    assert output.called
+
+
+def test_required_calls_are_emitted_at_the_end() -> None:
+    output = RequiredCalls()
+    assert output.feed('[{"name": "get_time", "parameters": {}},') == ("", ())
+    output.feed(' {"name": "get_weather", "parameters": {"city": "Rome"}}]')
+    _, calls = output.finish()
+    assert [(c.index, c.name) for c in calls] == [(0, "get_time"), (1, "get_weather")]
+    assert json.loads(calls[1].arguments) == {"city": "Rome"}
+
+
+def test_required_calls_cut_off_fail_clearly() -> None:
+    output = RequiredCalls()
+    output.feed('[{"name": "get_ti')
+    with pytest.raises(EngineFailed, match="max_tokens"):
+        output.finish()
+
+
+def test_plain_text_for_no_tools_or_none() -> None:
+    assert isinstance(tool_output(None, None, None), PlainText)
+    output = tool_output(ToolUse(TOOLS, "none"), None, None)
+    assert output.feed("hello") == ("hello", ()) and not output.called
+
+
+def test_auto_without_a_configured_parser_is_refused() -> None:
+    with pytest.raises(UnsupportedFeature) as info:
+        auto_parser(None, tokenizer=None, tool_use=ToolUse(TOOLS, "auto"))
+    assert info.value.param == "tool_choice"
