@@ -14,19 +14,16 @@ Writes bench/results/serve_<date>.json and .md. Loopback only; every loop is bou
 import argparse
 import asyncio
 import json
-import platform
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import psutil
-import ray
-import torch
-import transformers
 
+from bench.load import PROMPT, LoadResult, Sample, http_sample, machine, run_load
 from router.config_loader import load_config
 from serving.engine import ChatPrompt, GenerationRequest, SamplingOptions
 from serving.transformers_engine import TransformersEngine
@@ -35,94 +32,7 @@ from tests.builders import MODELS_YAML, free_port
 from tests.e2e.server_process import SwitchboardProcess
 
 MODEL = "smollm2-135m"
-PROMPT = "Count from 1 to 200, separated by spaces."
 RESULTS = Path(__file__).parent / "results"
-
-
-@dataclass(frozen=True)
-class Sample:
-    ttft_s: float
-    total_s: float
-    tokens: int
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    target: str
-    concurrency: int
-    requests: int
-    wall_s: float
-    requests_per_s: float
-    output_tokens_per_s: float
-    ttft_p50_ms: float
-    ttft_p95_ms: float
-    e2e_p50_ms: float
-    e2e_p95_ms: float
-    mean_output_tokens: float
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def run_load(
-    target: str, one: Callable[[], Awaitable[Sample]], concurrency: int, per_client: int
-) -> LoadResult:
-    async def client() -> list[Sample]:
-        return [await one() for _ in range(per_client)]
-
-    started = time.perf_counter()
-    samples = [
-        s for batch in await asyncio.gather(*(client() for _ in range(concurrency))) for s in batch
-    ]
-    wall = time.perf_counter() - started
-    ttft = [s.ttft_s * 1000 for s in samples]
-    e2e = [s.total_s * 1000 for s in samples]
-    tokens = sum(s.tokens for s in samples)
-    return LoadResult(
-        target,
-        concurrency,
-        len(samples),
-        wall,
-        len(samples) / wall,
-        tokens / wall,
-        percentile(ttft, 0.5),
-        percentile(ttft, 0.95),
-        percentile(e2e, 0.5),
-        percentile(e2e, 0.95),
-        tokens / len(samples),
-    )
-
-
-def http_sample(
-    session: aiohttp.ClientSession, url: str, max_tokens: int
-) -> Callable[[], Awaitable[Sample]]:
-    body = {
-        "model": MODEL,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-
-    async def one() -> Sample:
-        started = time.perf_counter()
-        ttft, tokens = 0.0, 0
-        async with session.post(f"{url}/v1/chat/completions", json=body) as reply:
-            assert reply.status == 200, await reply.text()
-            async for line in reply.content:
-                if not line.startswith(b"data: {"):
-                    continue
-                event = json.loads(line[6:])
-                if not ttft and event["choices"]:
-                    ttft = time.perf_counter() - started
-                if event.get("usage"):
-                    tokens = event["usage"]["completion_tokens"]
-        return Sample(ttft, time.perf_counter() - started, tokens)
-
-    return one
 
 
 def engine_sample(engine: TransformersEngine, max_tokens: int) -> Callable[[], Awaitable[Sample]]:
@@ -164,7 +74,7 @@ async def through_switchboard(
     try:
         facts = {"cold_start_to_ready_s": server.ready_after_s or 0.0}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
-            one = http_sample(session, server.base_url, args.max_tokens)
+            one = http_sample(session, server.base_url, MODEL, args.max_tokens)
             await one()  # warm-up
             results = [
                 await run_load("switchboard", one, c, args.requests_per_client) for c in (1, 16)
@@ -190,26 +100,6 @@ async def direct_engine(args: argparse.Namespace) -> list[LoadResult]:
         return [await run_load("engine-direct", one, c, args.requests_per_client) for c in (1, 16)]
     finally:
         engine.close()
-
-
-def machine() -> dict[str, str]:
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_model": next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            "unknown",
-        ),
-        "cores": str(psutil.cpu_count()),
-        "ram_gib": f"{psutil.virtual_memory().total / 2**30:.1f}",
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "ray": ray.__version__,
-    }
 
 
 def markdown(
