@@ -19,31 +19,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from serving.batch_state import DecodeBatch, SequenceState, eos_token_ids
 from serving.config import TransformersEngineArgs
 from serving.engine import (
-    ChatPrompt,
     ChoiceDelta,
     EngineStats,
     FinishReason,
     GenerationChunk,
     GenerationRequest,
     SamplingOptions,
-    TextPrompt,
     Usage,
 )
 from serving.errors import (
     EngineError,
     EngineFailed,
     EngineUnavailable,
-    InvalidPrompt,
     UnsupportedFeature,
 )
 from serving.limits import completion_budget
+from serving.prompts import encode_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +133,9 @@ class TransformersEngine:
             )
         if request.tool_use is not None:
             raise UnsupportedFeature("tools", "the transformers engine has no tool calling")
-        prompt_ids = self._encode(request.prompt)
+        # On the event loop: milliseconds. The tokenizer is shared with the scheduler thread
+        # safely: nothing changes its truncation/padding state.
+        prompt_ids = encode_prompt(self._tokenizer, request.prompt)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         max_tokens = completion_budget(
@@ -173,25 +172,6 @@ class TransformersEngine:
             self._stopping = True
             self._cond.notify()
         self._thread.join()
-
-    def _encode(self, prompt: ChatPrompt | TextPrompt) -> list[int]:
-        # On the event loop: milliseconds. Safe beside the scheduler thread's decoding since
-        # nothing changes the tokenizer's truncation/padding state (no exclusive borrow).
-        if isinstance(prompt, TextPrompt):
-            ids: list[int] = self._tokenizer(prompt.text)["input_ids"]
-        else:
-            try:
-                ids = self._tokenizer.apply_chat_template(
-                    list(prompt.messages),
-                    add_generation_prompt=True,
-                    tokenize=True,
-                    return_dict=False,
-                )
-            except (jinja2.TemplateError, TypeError, ValueError, KeyError) as exc:
-                raise InvalidPrompt(f"the messages do not fit the chat template: {exc}") from exc
-        if not ids:
-            raise InvalidPrompt("the prompt is empty")
-        return list(ids)
 
     def _submit(self, request: _Request) -> None:
         with self._cond:

@@ -20,8 +20,6 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from serving.config import VllmEngineArgs
 from serving.engine import (
     ChatPrompt,
@@ -41,6 +39,7 @@ from serving.errors import (
     UnsupportedFeature,
 )
 from serving.limits import completion_budget
+from serving.prompts import encode_prompt
 from serving.vllm_output import OutputStream
 from serving.vllm_tools import ToolOutput, auto_parser, output_schema, tool_output
 
@@ -178,24 +177,8 @@ class VllmEngine:
         self.close()
 
     async def _encode(self, prompt: ChatPrompt | TextPrompt, tool_use: ToolUse | None) -> list[int]:
-        tokenizer = await self._get_tokenizer()
-        if isinstance(prompt, TextPrompt):
-            ids: list[int] = tokenizer(prompt.text)["input_ids"]
-        else:
-            tools = list(tool_use.tools) if tool_use is not None else None
-            try:
-                ids = tokenizer.apply_chat_template(
-                    list(prompt.messages),
-                    tools=tools,
-                    add_generation_prompt=True,
-                    tokenize=True,
-                    return_dict=False,
-                )
-            except (jinja2.TemplateError, TypeError, ValueError, KeyError) as exc:
-                raise InvalidPrompt(f"the messages do not fit the chat template: {exc}") from exc
-        if not ids:
-            raise InvalidPrompt("the prompt is empty")
-        return list(ids)
+        tools = list(tool_use.tools) if tool_use is not None else None
+        return encode_prompt(await self._get_tokenizer(), prompt, tools)
 
     async def _tool_outputs(self, tool_use: ToolUse | None) -> Callable[[], ToolOutput]:
         """A factory of per-choice tool-call handlers (parsers keep per-choice state)."""

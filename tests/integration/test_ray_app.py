@@ -7,12 +7,9 @@ from collections.abc import Iterator
 
 import aiohttp
 import pytest
-import ray
-from ray import serve
 
-from router.app import SwitchboardArgs, build_app
-from serving.weights import default_models_dir
-from tests.builders import default_fleet_raw, free_port, write_config
+from tests.builders import default_fleet_raw, write_config
+from tests.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,14 +23,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # A tiny queue on the small model so back-pressure is easy to provoke.
     raw["models"][0]["deployment"].update(max_ongoing_requests=2, max_queued_requests=1)
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)
-    port = free_port()
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    args = SwitchboardArgs(config_path=str(config), models_dir=str(default_models_dir()))
-    serve.run(build_app(args), name="switchboard", route_prefix="/")
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
-    ray.shutdown()
+    with running_app(config) as url:
+        yield url
 
 
 async def post(url: str, body: dict[str, object]) -> tuple[int, dict[str, str], bytes]:

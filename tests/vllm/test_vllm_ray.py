@@ -7,13 +7,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-import ray
 from ray import serve
 
-from router.app import SwitchboardArgs, build_app
 from serving.engine import EngineStats
-from serving.weights import default_models_dir
-from tests.builders import default_fleet_raw, free_port, write_config
+from tests.builders import default_fleet_raw, write_config
+from tests.ray_app import running_app
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 SMOL = "smollm2-135m"
@@ -39,14 +37,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         max_output_tokens=256,
     )
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)
-    port = free_port()
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    args = SwitchboardArgs(config_path=str(config), models_dir=str(default_models_dir()))
-    serve.run(build_app(args), name="switchboard", route_prefix="/")
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
-    ray.shutdown()
+    with running_app(config) as url:
+        yield url
 
 
 async def post(url: str, body: dict[str, Any]) -> tuple[int, bytes]:

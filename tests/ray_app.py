@@ -1,0 +1,27 @@
+"""The real application on a fresh local Ray Serve, for integration tests."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import ray
+from ray import serve
+
+from router.app import SwitchboardArgs, build_app
+from serving.weights import default_models_dir
+from tests.builders import free_port
+
+
+@contextmanager
+def running_app(config: Path) -> Iterator[str]:
+    """Deploy the app built from ``config``; yield its HTTP base URL; tear it all down."""
+    port = free_port()
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        args = SwitchboardArgs(config_path=str(config), models_dir=str(default_models_dir()))
+        serve.run(build_app(args), name="switchboard", route_prefix="/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+        ray.shutdown()
