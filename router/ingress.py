@@ -31,10 +31,12 @@ class RouterReplica:
         engines: dict[str, Engine] = {
             model_id: DeploymentEngineClient(handle) for model_id, handle in handles.items()
         }
+        self._externals: list[ExternalEngine] = []
         for provider in config.external_providers:
             external = ExternalEngine.from_env(provider, os.environ)
             if external is not None:
                 engines[provider.id] = external
+                self._externals.append(external)
                 logger.info("external provider %s enabled", provider.id)
         self._context = RouterContext(
             engines=engines,
@@ -46,6 +48,11 @@ class RouterReplica:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self._context)
+
+    async def __del__(self) -> None:
+        # Ray Serve awaits this when the replica shuts down: close provider connections.
+        for external in self._externals:
+            await external.close()
 
 
 # It mostly awaits I/O, so it takes no CPU from the models' share.
