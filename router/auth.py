@@ -59,4 +59,5 @@ class ApiKeyAuth:
 
 def _read_key_file(path: Path) -> list[str]:
     lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    keys = (line.strip() for line in lines)
+    return [key for key in keys if key and not key.startswith("#")]

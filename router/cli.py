@@ -18,9 +18,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def main(argv: list[str] | None = None) -> int:
     # Weights come from local folders only; never reach for a model hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     args = _parser().parse_args(argv)
     try:
         code: int = args.func(args)

@@ -6,6 +6,7 @@ model. Fields we model but cannot honour are rejected with a named 400 instead o
 silently ignored (see ``unsupported_fields``).
 """
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,17 +36,34 @@ class ChatMessage(OpenAIModel):
         content = self.content
         if isinstance(content, list):
             content = "".join(part.text or "" for part in content if part.type == "text")
-        message: dict[str, Any] = {"role": self.role, "content": content or ""}
+        # Templates know "system", not the newer "developer" (Qwen's drops it silently).
+        role = "system" if self.role == "developer" else self.role
+        message: dict[str, Any] = {"role": role, "content": content or ""}
         # Tool turns of a multi-turn conversation, as chat templates expect them.
         extra = self.model_extra or {}
         for key in ("name", "tool_calls", "tool_call_id"):
             value = self.name if key == "name" else extra.get(key)
             if value is not None:
                 message[key] = value
+        if isinstance(message.get("tool_calls"), list):
+            message["tool_calls"] = [_decoded_arguments(c) for c in message["tool_calls"]]
         return message
 
     def has_non_text_parts(self) -> bool:
         return isinstance(self.content, list) and any(p.type != "text" for p in self.content)
+
+
+def _decoded_arguments(call: Any) -> Any:
+    """OpenAI sends a call's arguments as a JSON string; chat templates render them as an
+    object (a string would come out double-encoded)."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
+        return call
+    try:
+        arguments = json.loads(function["arguments"])
+    except ValueError:
+        return call
+    return {**call, "function": {**function, "arguments": arguments}}
 
 
 class StreamOptions(OpenAIModel):

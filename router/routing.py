@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from router.config import RouterSettings
-from router.errors import ModelNotFound
+from router.errors import ModelNotFound, ServiceUnavailable
 
 RouteReason = Literal["pinned", "default"]
 
@@ -31,6 +31,10 @@ class ModelResolver:
         if requested in self._available:
             return RouteDecision(model_id=requested, reason="pinned")
         if requested in self._aliases:
+            if self._default not in self._available:  # e.g. an external provider left off
+                raise ServiceUnavailable(
+                    f"The default model '{self._default}' is not enabled.", param="model"
+                )
             return RouteDecision(model_id=self._default, reason="default")
         raise ModelNotFound(
             f"The model '{requested}' does not exist or you do not have access to it.",

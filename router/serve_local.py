@@ -13,7 +13,10 @@ import ray
 from ray import serve
 
 from router.app import SwitchboardArgs, build_app
-from router.config_loader import check_weights, load_config
+from router.auth import ApiKeyAuth
+from router.config import SwitchboardConfig
+from router.config_loader import ConfigError, ConfigProblem, check_weights, load_config
+from serving.external_engine import ExternalEngine
 
 logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 600.0
@@ -27,6 +30,7 @@ def run_local(
     # Fail on a bad config before paying for Ray's start-up.
     config = load_config(config_path)
     check_weights(config, models_dir, source=str(config_path))
+    _check_environment(config, source=str(config_path))
     needed_cpus = sum(m.deployment.num_cpus * m.deployment.num_replicas for m in config.models)
     started = time.monotonic()
     # address="local": always a fresh embedded cluster, never one left running elsewhere.
@@ -49,6 +53,18 @@ def run_local(
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def _check_environment(config: SwitchboardConfig, source: str) -> None:
+    """What the router replica reads from the environment, checked before deploying: a
+    failure inside the replica would only crash-loop it."""
+    try:
+        for provider in config.external_providers:
+            ExternalEngine.from_env(provider, os.environ)
+        ApiKeyAuth.from_settings(config.auth, os.environ)
+    except (ValueError, OSError) as exc:
+        hint = "set the variable, or fix the file it names"
+        raise ConfigError(source, [ConfigProblem("<environment>", str(exc), hint)]) from exc
 
 
 def _wait_ready(url: str, stop: threading.Event) -> bool:

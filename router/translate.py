@@ -44,7 +44,8 @@ def tool_use(
     names = [_function_name(tool) for tool in tools]
     if choice is None or choice in ("none", "auto", "required"):
         return ToolUse(tools=tuple(tools), choice=choice or "auto")
-    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    function = choice.get("function") if isinstance(choice, dict) else None
+    named = function.get("name") if isinstance(function, dict) else None
     if named not in names:
         raise InvalidRequest(
             f"`tool_choice` names {named!r}, which is not one of the tools ({', '.join(names)}).",

@@ -19,6 +19,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from serving.engine import FinishReason, SamplingOptions
+from serving.limits import GREEDY_BELOW_TEMPERATURE
 
 # The token id written into padding slots. Those slots are masked out, so any valid id works.
 _PAD_ID = 0
@@ -131,15 +132,10 @@ def _pad_left(tensor: torch.Tensor, width: int) -> torch.Tensor:
     return functional.pad(tensor, (missing, 0) if is_mask else (0, 0, missing, 0))
 
 
-GREEDY_BELOW_TEMPERATURE = 1e-5
-
-
 def sample_token(
     logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator
 ) -> int:
     """Greedy at (near) temperature 0, else nucleus sampling driven only by ``generator``."""
-    # Below this, logits / temperature overflows to inf and softmax gives NaN; the
-    # distribution is one-hot anyway (vLLM uses the same epsilon).
     if temperature < GREEDY_BELOW_TEMPERATURE:
         return int(logits.argmax())
     probs = torch.softmax(logits.float() / temperature, dim=-1)

@@ -10,7 +10,7 @@ from typing import Any
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
 from ray.serve import Deployment
-from ray.serve.exceptions import BackPressureError
+from ray.serve.exceptions import BackPressureError, RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from serving.config import LocalModelConfig
@@ -109,6 +109,8 @@ class DeploymentEngineClient:
             raise EngineUnavailable(f"replica failed: {type(exc.cause).__name__}") from None
         except RayActorError:
             raise EngineUnavailable("replica died while serving the request") from None
+        except RayServeException as exc:  # no replica yet, replica unavailable, ...
+            raise EngineUnavailable(f"model deployment unavailable: {type(exc).__name__}") from None
         except (GeneratorExit, asyncio.CancelledError):
             # The consumer left mid-stream (client disconnected): free the replica's slot.
             # Only here: after a Ray-side error, cancel() would re-raise that error.

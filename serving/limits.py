@@ -2,6 +2,10 @@
 
 from serving.errors import ContextLengthExceeded, MaxTokensTooLarge
 
+# Below this temperature sampling is greedy: logits / temperature would overflow, and the
+# distribution is one-hot anyway (vLLM uses the same epsilon).
+GREEDY_BELOW_TEMPERATURE = 1e-5
+
 
 def completion_budget(
     prompt_tokens: int,

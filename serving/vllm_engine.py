@@ -38,7 +38,7 @@ from serving.errors import (
     InvalidPrompt,
     UnsupportedFeature,
 )
-from serving.limits import completion_budget
+from serving.limits import GREEDY_BELOW_TEMPERATURE, completion_budget
 from serving.prompts import encode_prompt
 from serving.vllm_output import OutputStream
 from serving.vllm_tools import ToolOutput, auto_parser, output_schema, tool_output
@@ -135,7 +135,8 @@ class VllmEngine:
         )
         # Greedy decoding makes the n choices identical, and vLLM refuses n > 1 for it:
         # decode once and repeat the choice, as the OpenAI API answers.
-        copies = request.sampling.n if request.sampling.temperature == 0 else 1
+        greedy = request.sampling.temperature < GREEDY_BELOW_TEMPERATURE
+        copies = request.sampling.n if greedy else 1
         params = self._sampling_params(request, max_tokens, request.sampling.n // copies)
         # A fresh id per call: vLLM aborts by id, and must never abort someone else's request.
         vllm_id = f"{request.request_id}-{secrets.token_hex(4)}"
@@ -172,9 +173,6 @@ class VllmEngine:
         if not self._closed:
             self._closed = True
             self._engine.shutdown()
-
-    async def shutdown(self) -> None:
-        self.close()
 
     async def _encode(self, prompt: ChatPrompt | TextPrompt, tool_use: ToolUse | None) -> list[int]:
         tools = list(tool_use.tools) if tool_use is not None else None

@@ -20,7 +20,7 @@ import uuid
 from typing import Any, Protocol
 
 from serving.engine import ToolCallDelta, ToolUse
-from serving.errors import EngineFailed, UnsupportedFeature
+from serving.errors import UnsupportedFeature
 
 Emitted = tuple[str, tuple[ToolCallDelta, ...]]
 
@@ -111,7 +111,9 @@ class RequiredCalls:
         try:
             calls = json.loads(self._text)
         except ValueError as exc:  # cut by max_tokens before the array closed
-            raise EngineFailed("the tool call was cut off; raise max_tokens") from exc
+            raise UnsupportedFeature(
+                "max_tokens", "the tool call was cut off by max_tokens; raise max_tokens"
+            ) from exc
         deltas = tuple(
             ToolCallDelta(i, id=_call_id(), name=call["name"],
                           arguments=json.dumps(call["parameters"], ensure_ascii=False))

@@ -33,4 +33,4 @@ async def vllm_engine(smol_model_dir: Path) -> AsyncIterator[VllmEngine]:
         args=VLLM_CPU_ARGS,
     )
     yield engine
-    await engine.shutdown()
+    engine.close()

@@ -315,7 +315,7 @@ async def test_engine_death_makes_it_unavailable(vllm_engine: VllmEngine) -> Non
 
 async def test_shutdown_makes_the_engine_unavailable(vllm_engine: VllmEngine) -> None:
     # Last in the file on purpose: it closes the module's (dead) engine.
-    await vllm_engine.shutdown()
+    vllm_engine.close()
     with pytest.raises(EngineUnavailable):
         await vllm_engine.check_health()
     with pytest.raises(EngineUnavailable):

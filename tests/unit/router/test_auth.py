@@ -20,12 +20,13 @@ def test_no_keys_means_auth_is_off_and_says_so(caplog: pytest.LogCaptureFixture)
 
 def test_keys_from_env_and_file(tmp_path: Path) -> None:
     key_file = tmp_path / "keys"
-    key_file.write_text("# team keys\nsk-file-1\n\nsk-file-2\n")
+    key_file.write_text("# team keys\nsk-file-1\n\n  # indented comment\nsk-file-2\n")
     auth = ApiKeyAuth.from_settings(SETTINGS, {"KEYS": "sk-a, sk-b", "KEYS_FILE": str(key_file)})
     for key in ("sk-a", "sk-b", "sk-file-1", "sk-file-2"):
         auth.check(f"Bearer {key}")
-    with pytest.raises(AuthenticationFailed):
-        auth.check("Bearer # team keys")
+    for comment in ("# team keys", "# indented comment"):
+        with pytest.raises(AuthenticationFailed):
+            auth.check(f"Bearer {comment}")
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer  ", "Basic sk-a", "sk-a"])

@@ -1,7 +1,7 @@
 import pytest
 
 from router.config import RouterSettings
-from router.errors import ModelNotFound
+from router.errors import ModelNotFound, ServiceUnavailable
 from router.routing import ModelResolver, RouteDecision
 
 SETTINGS = RouterSettings(default_model="small", aliases=["auto", "fast"])
@@ -25,3 +25,10 @@ def test_unknown_or_disabled_model_is_404(name: str) -> None:
         resolver.resolve(name)
     assert info.value.status == 404
     assert info.value.param == "model"
+
+
+def test_alias_to_a_disabled_default_is_503() -> None:
+    """E.g. the default is the external provider and its env vars are unset."""
+    resolver = ModelResolver(SETTINGS, available=["large"])
+    with pytest.raises(ServiceUnavailable):
+        resolver.resolve("auto")

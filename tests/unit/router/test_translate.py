@@ -7,6 +7,14 @@ from router.openai_types import ChatCompletionRequest, CompletionRequest
 from router.translate import chat_request, completion_request
 from serving.engine import ChatPrompt, JsonOutput, SamplingOptions, TextPrompt, ToolUse
 
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
 
 def chat(**fields: Any) -> ChatCompletionRequest:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
@@ -51,6 +59,7 @@ def test_text_parts_are_joined_and_unknown_fields_accepted() -> None:
             "tool_choice",
         ),
         ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": "f"}}, "tool_choice"),
         ({"response_format": {"type": "xml"}}, "response_format"),
         (
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
@@ -109,15 +118,6 @@ def test_response_format_becomes_a_json_constraint() -> None:
     assert chat_request(body, "r").json_output == JsonOutput(schema=schema)
 
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-
-
 @pytest.mark.parametrize(
     ("tool_choice", "expected"),
     [
@@ -146,5 +146,14 @@ def test_tool_turns_reach_the_template() -> None:
     ]
     prompt = chat_request(chat(messages=messages, tools=[WEATHER]), "r").prompt
     assert isinstance(prompt, ChatPrompt)
-    assert prompt.messages[1] == {"role": "assistant", "content": "", "tool_calls": [call]}
+    decoded = {**call, "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    assert prompt.messages[1] == {"role": "assistant", "content": "", "tool_calls": [decoded]}
     assert prompt.messages[2] == {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}
+
+
+def test_developer_role_reaches_templates_as_system() -> None:
+    body = chat(
+        messages=[{"role": "developer", "content": "Be terse."}, {"role": "user", "content": "hi"}]
+    )
+    prompt = chat_request(body, "r").prompt
+    assert isinstance(prompt, ChatPrompt) and prompt.messages[0]["role"] == "system"

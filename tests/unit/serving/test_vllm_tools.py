@@ -6,7 +6,7 @@ import json
 import pytest
 
 from serving.engine import ToolUse
-from serving.errors import EngineFailed, UnsupportedFeature
+from serving.errors import UnsupportedFeature
 from serving.vllm_tools import (
     NamedCall,
     PlainText,
@@ -63,8 +63,9 @@ def test_required_calls_are_emitted_at_the_end() -> None:
 def test_required_calls_cut_off_fail_clearly() -> None:
     output = RequiredCalls()
     output.feed('[{"name": "get_ti')
-    with pytest.raises(EngineFailed, match="max_tokens"):
+    with pytest.raises(UnsupportedFeature, match="max_tokens") as info:
         output.finish()
+    assert info.value.param == "max_tokens"
 
 
 def test_plain_text_for_no_tools_or_none() -> None:
