@@ -20,6 +20,8 @@ from serving.transformers_engine import TransformersEngine
 from serving.weights import prepared_dir
 
 logger = logging.getLogger(__name__)
+# Deployment states in which at least one replica serves.
+_READY_STATES = frozenset({"HEALTHY", "UPSCALING", "DOWNSCALING"})
 
 
 class ModelReplica:
@@ -123,7 +125,13 @@ class DeploymentEngineClient:
         return stats
 
     async def check_health(self) -> None:
-        try:
-            await self._handle.check_health.remote()
-        except RayTaskError as exc:
-            raise EngineUnavailable(str(exc.cause)) from None
+        """Ready when the controller reports a healthy deployment. Asked of the controller,
+        not of a replica: a probe through the model's bounded queue would fail exactly
+        when the model is busy, and take a busy-but-healthy router out of service."""
+        status = await asyncio.to_thread(serve.status)
+        deployment = self._handle.deployment_id
+        app = status.applications.get(deployment.app_name)
+        state = app.deployments.get(deployment.name) if app is not None else None
+        if state is None or state.status not in _READY_STATES:
+            found = "missing" if state is None else state.status
+            raise EngineUnavailable(f"deployment {deployment.name} is {found}")

@@ -93,9 +93,13 @@ async def test_full_queue_answers_429_with_retry_after(base_url: str) -> None:
     an OpenAI 429; every other one completes. (Ray counts the queue before assignment,
     so a simultaneous burst may be refused more than strictly needed.)"""
     url = f"{base_url}/v1/chat/completions"
-    replies = await asyncio.gather(
+    burst = asyncio.gather(
         *(post(url, chat(SMOL, f"Tell a story {i}.", max_tokens=24)) for i in range(8))
     )
+    await asyncio.sleep(0.3)
+    async with aiohttp.ClientSession() as session, session.get(f"{base_url}/readyz") as reply:
+        assert reply.status == 200  # busy is not unready: the probe skips the model queue
+    replies = await burst
     statuses = sorted(status for status, _, _ in replies)
     assert set(statuses) == {200, 429}, replies
     for status, headers, raw in replies:
