@@ -3,9 +3,7 @@
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from router.config_loader import ConfigError, check_weights, load_config
@@ -111,15 +109,11 @@ def _serve(args: argparse.Namespace) -> int:
     # Imported here: Ray takes seconds to import and the other commands don't need it.
     from router.serve_local import run_local
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
     return run_local(
         config_path=args.config,
         models_dir=_models_dir(args),
         host=args.host,
         port=args.port,
-        stop=stop,
     )
 
 

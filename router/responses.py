@@ -43,7 +43,8 @@ class ApiShape:
             }
         body: dict[str, Any] = {"role": "assistant"} if first else {}
         if delta.text or first:
-            body["content"] = delta.text
+            # OpenAI sends null content when the choice opens with a tool call.
+            body["content"] = delta.text or (None if delta.tool_calls else "")
         if delta.tool_calls:
             body["tool_calls"] = [_tool_call_delta(call) for call in delta.tool_calls]
         return {

@@ -3,6 +3,7 @@
 import logging
 import math
 import os
+import signal
 import threading
 import time
 import urllib.error
@@ -23,10 +24,8 @@ READY_TIMEOUT_S = 600.0
 APP_NAME = "switchboard"
 
 
-def run_local(
-    config_path: Path, models_dir: Path, host: str, port: int, stop: threading.Event
-) -> int:
-    """Start Ray + Serve, deploy, wait until ready, then block until ``stop`` is set."""
+def run_local(config_path: Path, models_dir: Path, host: str, port: int) -> int:
+    """Start Ray + Serve, deploy, wait until ready, then block until SIGINT or SIGTERM."""
     # Fail on a bad config before paying for Ray's start-up.
     config = load_config(config_path)
     check_weights(config, models_dir, source=str(config_path))
@@ -36,6 +35,10 @@ def run_local(
     # address="local": always a fresh embedded cluster, never one left running elsewhere.
     cpus = max(os.cpu_count() or 1, math.ceil(needed_cpus))
     ray.init(address="local", num_cpus=cpus, include_dashboard=False)
+    # After ray.init, which installs its own SIGTERM handler: both signals stop cleanly.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         serve.start(http_options={"host": host, "port": port})
         app = build_app(SwitchboardArgs(config_path=str(config_path), models_dir=str(models_dir)))

@@ -127,6 +127,14 @@ class LocalModelConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _capabilities_fit_the_engine(self) -> Self:
+        if self.engine == "transformers" and self.supports_tools:
+            raise ValueError("supports_tools needs engine: vllm (transformers has no tool calls)")
+        if self.vision:
+            raise ValueError("vision: no local engine serves image input yet")
+        return self
+
+    @model_validator(mode="after")
     def _gpus_cover_tensor_parallelism(self) -> Self:
         tp = self.vllm.tensor_parallel_size
         if self.engine == "vllm" and tp > 1 and self.deployment.num_gpus != tp:

@@ -203,11 +203,8 @@ class TransformersEngine:
         admitted = self._admit()
         if admitted is None:
             return False
-        if admitted:
-            logits = self._batch.prefill(
-                [request.prompt_ids for request in admitted],
-                [request.sampling.n for request in admitted],
-            )
+        logits = self._prefill(admitted) if admitted else None
+        if admitted and logits is not None:
             new_rows = [
                 (request, self._start_sequence(index, request.sampling, request.max_tokens))
                 for request in admitted
@@ -221,6 +218,23 @@ class TransformersEngine:
             self._advance(self._rows, logits)
             self._retire()
         return True
+
+    def _prefill(self, admitted: list[_Request]) -> torch.Tensor | None:
+        """Prefill the newcomers; if that fails (e.g. out of memory on a long prompt), fail
+        only them: the running batch is merged into only after the forward pass."""
+        try:
+            return self._batch.prefill(
+                [request.prompt_ids for request in admitted],
+                [request.sampling.n for request in admitted],
+            )
+        except Exception as exc:
+            logger.exception("prefill failed; failing the %d requests admitted", len(admitted))
+            for request in admitted:
+                request.aborted = True
+                request.publish(EngineFailed(f"prefill failed: {type(exc).__name__}"))
+            with self._cond:
+                self._running = len({request for request, _ in self._rows})
+            return None
 
     def _admit(self) -> list[_Request] | None:
         """Move waiting requests into the batch while it has room (FIFO); sleep when idle."""

@@ -70,11 +70,11 @@ class SwitchboardProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def stop(self, timeout_s: float = 60.0) -> int | None:
-        """Ctrl-C, as a user would; returns the exit code."""
+    def stop(self, timeout_s: float = 60.0, signum: int = signal.SIGINT) -> int | None:
+        """Ctrl-C (or ``signum``, e.g. SIGTERM from Kubernetes); returns the exit code."""
         if self._process is None or self._process.poll() is not None:
             return self._process.returncode if self._process else None
-        self._process.send_signal(signal.SIGINT)
+        self._process.send_signal(signum)
         try:
             return self._process.wait(timeout_s)
         except subprocess.TimeoutExpired:

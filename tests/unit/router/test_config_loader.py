@@ -155,3 +155,12 @@ def test_tensor_parallelism_needs_as_many_gpus() -> None:
     raw["models"][1]["vllm"] = {"tensor_parallel_size": 2}
     [problem] = problems_of(raw)
     assert "tensor_parallel_size 2 needs deployment.num_gpus: 2" in problem
+
+
+def test_capabilities_the_engine_cannot_honour_are_refused() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["supports_tools"] = True  # a transformers model
+    raw["models"][1]["vision"] = True
+    found = problems_of(raw)
+    assert any("supports_tools needs engine: vllm" in p for p in found)
+    assert any("no local engine serves image input" in p for p in found)
