@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from contextlib import aclosing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ from serving.engine import (
     ChatPrompt,
     Engine,
     EngineStats,
-    FinishReason,
-    GenerationChunk,
     GenerationRequest,
     JsonOutput,
     SamplingOptions,
@@ -31,6 +28,7 @@ from serving.engine import (
 )
 from serving.errors import ContextLengthExceeded, EngineUnavailable, UnsupportedFeature
 from serving.vllm_engine import VllmEngine
+from tests.engine_run import Result, run
 from tests.vllm.conftest import CONTEXT_WINDOW
 
 pytestmark = [pytest.mark.vllm, pytest.mark.asyncio(loop_scope="module")]
@@ -49,30 +47,6 @@ def chat(text: str, sampling: SamplingOptions = GREEDY, **fields: Any) -> Genera
     return GenerationRequest(
         "r", ChatPrompt(({"role": "user", "content": text},)), sampling, **fields
     )
-
-
-@dataclass
-class Result:
-    chunks: list[GenerationChunk] = field(default_factory=list)
-    texts: dict[int, str] = field(default_factory=dict)
-    reasons: dict[int, FinishReason | None] = field(default_factory=dict)
-
-    @property
-    def usage(self) -> Usage:
-        usage = self.chunks[-1].usage
-        assert usage is not None
-        return usage
-
-
-async def run(engine: Engine, request: GenerationRequest) -> Result:
-    result = Result()
-    async for chunk in engine.generate(request):
-        result.chunks.append(chunk)
-        for delta in chunk.deltas:
-            result.texts[delta.index] = result.texts.get(delta.index, "") + delta.text
-            result.reasons[delta.index] = delta.finish_reason
-    assert all(chunk.usage is None for chunk in result.chunks[:-1])
-    return result
 
 
 async def poll_stats(engine: Engine, until: "asyncio.Future[Any]") -> list[EngineStats]:

@@ -1,9 +1,7 @@
 """TransformersEngine against the real SmolLM2-135M: streaming, limits, sampling, batching."""
 
 import asyncio
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,6 @@ from serving.config import TransformersEngineArgs
 from serving.engine import (
     ChatPrompt,
     Engine,
-    FinishReason,
-    GenerationChunk,
     GenerationRequest,
     SamplingOptions,
     TextPrompt,
@@ -28,6 +24,7 @@ from serving.errors import (
     MaxTokensTooLarge,
 )
 from serving.transformers_engine import TransformersEngine
+from tests.engine_run import Result, run
 
 pytestmark = pytest.mark.slow
 
@@ -61,32 +58,6 @@ def engine(smol_model_dir: Path) -> Iterator[TransformersEngine]:
 def chat(text: str, sampling: SamplingOptions = GREEDY, request_id: str = "r") -> GenerationRequest:
     prompt = ChatPrompt(({"role": "user", "content": text},))
     return GenerationRequest(request_id, prompt, sampling)
-
-
-@dataclass
-class Result:
-    chunks: list[GenerationChunk] = field(default_factory=list)
-    texts: dict[int, str] = field(default_factory=dict)
-    reasons: dict[int, FinishReason | None] = field(default_factory=dict)
-    chunk_times: list[float] = field(default_factory=list)
-
-    @property
-    def usage(self) -> Usage:
-        usage = self.chunks[-1].usage
-        assert usage is not None
-        return usage
-
-
-async def run(engine: Engine, request: GenerationRequest) -> Result:
-    result = Result()
-    async for chunk in engine.generate(request):
-        result.chunks.append(chunk)
-        result.chunk_times.append(time.monotonic())
-        for delta in chunk.deltas:
-            result.texts[delta.index] = result.texts.get(delta.index, "") + delta.text
-            result.reasons[delta.index] = delta.finish_reason
-    assert all(chunk.usage is None for chunk in result.chunks[:-1])
-    return result
 
 
 async def wait_idle(engine: TransformersEngine) -> None:
