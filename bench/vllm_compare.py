@@ -76,7 +76,7 @@ def switchboard_config(args: argparse.Namespace, path: Path) -> Path:
                        "num_cpus": 1, "num_gpus": 0 if args.cpu else 1},
         "vllm": vllm_settings(args),
     }  # fmt: skip
-    router = {"default_model": SERVED, "max_ongoing_requests": 8 * args.concurrency}
+    router = {"max_ongoing_requests": 8 * args.concurrency}
     path.write_text(yaml.safe_dump({"router": router, "models": [model]}))
     return path
 

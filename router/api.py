@@ -9,17 +9,19 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from router.auth import ApiKeyAuth
+from router.auth import ApiKeyAuth, Caller
 from router.body_limit import BodySizeLimit
+from router.decision_log import log_decision
 from router.dispatch import PrimedStream, start_generation
 from router.error_handlers import install_error_handlers
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
 from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
+from router.policy_config import Knob
 from router.responses import (
     CHAT,
     COMPLETION,
@@ -29,7 +31,9 @@ from router.responses import (
     full_response,
     sse_error,
 )
-from router.routing import ModelResolver, RouteDecision
+from router.routing.decision import Decision
+from router.routing.facts import RequestFacts
+from router.routing.pipeline import RoutingPipeline
 from router.translate import chat_request, completion_request
 from serving.engine import Engine, GenerationRequest
 
@@ -41,10 +45,12 @@ Body = TypeVar("Body", bound=SamplingFields)
 @dataclass(frozen=True)
 class RouterContext:
     engines: Mapping[str, Engine]
-    resolver: ModelResolver
+    pipeline: RoutingPipeline
+    aliases: Mapping[str, Knob | None]  # alias -> the knob it carries
     auth: ApiKeyAuth
     model_cards: tuple[dict[str, Any], ...]
     max_body_bytes: int
+    log_prompts: bool = False
 
 
 def build_api(ctx: RouterContext) -> FastAPI:
@@ -52,18 +58,24 @@ def build_api(ctx: RouterContext) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=ctx.max_body_bytes)
     install_error_handlers(app)
 
-    def authenticate(authorization: Annotated[str | None, Header()] = None) -> None:
-        ctx.auth.check(authorization)
+    def authenticate(authorization: Annotated[str | None, Header()] = None) -> Caller:
+        return ctx.auth.check(authorization)
 
     authed = [Depends(authenticate)]
 
-    @app.post("/v1/chat/completions", dependencies=authed)
-    async def chat_completions(body: ChatCompletionRequest) -> Response:
-        return await _complete(ctx, body, CHAT, chat_request)
+    @app.post("/v1/chat/completions")
+    async def chat_completions(
+        body: ChatCompletionRequest,
+        caller: Annotated[Caller, Depends(authenticate)],
+        http: Request,
+    ) -> Response:
+        return await _complete(ctx, _Call(body, caller, http), CHAT, chat_request)
 
-    @app.post("/v1/completions", dependencies=authed)
-    async def completions(body: CompletionRequest) -> Response:
-        return await _complete(ctx, body, COMPLETION, completion_request)
+    @app.post("/v1/completions")
+    async def completions(
+        body: CompletionRequest, caller: Annotated[Caller, Depends(authenticate)], http: Request
+    ) -> Response:
+        return await _complete(ctx, _Call(body, caller, http), COMPLETION, completion_request)
 
     @app.get("/v1/models", dependencies=authed)
     async def list_models() -> dict[str, Any]:
@@ -87,15 +99,28 @@ def build_api(ctx: RouterContext) -> FastAPI:
     return app
 
 
+@dataclass(frozen=True)
+class _Call(Generic[Body]):
+    body: Body
+    caller: Caller
+    http: Request
+
+
 async def _complete(
     ctx: RouterContext,
-    body: Body,
+    call: _Call[Body],
     shape: ApiShape,
     translate: Callable[[Body, str], GenerationRequest],
 ) -> Response:
     request_id = uuid.uuid4().hex
-    decision = ctx.resolver.resolve(body.model)
+    body = call.body
     request = translate(body, request_id)
+    facts = RequestFacts.of_request(
+        body, request, caller=call.caller, headers=dict(call.http.headers), aliases=ctx.aliases
+    )
+    # Off the event loop: token counting and the classifier are CPU work.
+    decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
+    log_decision(request_id, call.caller, facts, decision, ctx.log_prompts)
     primed = await start_generation(ctx.engines[decision.model_id], request, decision.model_id)
     headers = _decision_headers(decision)
     if not body.stream:
@@ -122,9 +147,13 @@ async def _sse(primed: PrimedStream, renderer: StreamRenderer) -> AsyncIterator[
     yield SSE_DONE
 
 
-def _decision_headers(decision: RouteDecision) -> dict[str, str]:
+def _decision_headers(decision: Decision) -> dict[str, str]:
     # No x-request-id here: Ray Serve's proxy already sets one on every response.
-    return {"x-switchboard-model": decision.model_id, "x-switchboard-route": decision.reason}
+    return {
+        "x-switchboard-model": decision.model_id,
+        "x-switchboard-route": decision.route,
+        "x-switchboard-decision-ms": f"{decision.decision_ms:.2f}",
+    }
 
 
 async def _readiness(engines: Mapping[str, Engine]) -> dict[str, Any]:

@@ -37,5 +37,5 @@ def build_app(args: SwitchboardArgs) -> Application:
         num_replicas=config.router.num_replicas,
         max_ongoing_requests=config.router.max_ongoing_requests,
     )
-    application: Application = router.bind(config, handles)
+    application: Application = router.bind(config, handles, str(models_dir))
     return application

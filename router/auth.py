@@ -1,60 +1,96 @@
-"""Optional API-key auth.
+"""Optional API-key auth, and who the caller is.
 
 Keys come from an env var (comma-separated) and/or a file (one per line, ``#`` comments),
-both named in ``models.yaml``; they are kept only as SHA-256 digests and compared in
-constant time. A key is never logged: log lines name a key by a short digest prefix.
+both named in ``models.yaml``. An entry ``name:secret`` names the key, so
+``auth.keys.<name>`` in models.yaml can give it a policy; a bare ``secret`` is an
+unnamed key. Keys are kept only as SHA-256 digests and compared in constant time, and
+never logged: logs and decisions name a key by its configured name only.
 """
 
 import hashlib
 import hmac
 import logging
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from router.config import AuthSettings
 from router.errors import AuthenticationFailed
+from router.policy_config import KeyPolicy
 
 logger = logging.getLogger(__name__)
+_NAMED = re.compile(r"^([A-Za-z0-9_.-]{1,64}):(.+)$")
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated key (``name`` None: an unnamed key, or auth is off)."""
+
+    name: str | None = None
+    policy: KeyPolicy = field(default_factory=KeyPolicy)
+
+
+ANONYMOUS = Caller()
+
+
+@dataclass(frozen=True)
+class _Key:
+    digest: bytes
+    caller: Caller
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8")).digest()
 
 
 class ApiKeyAuth:
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = [_digest(key) for key in keys if key]
+    def __init__(
+        self, entries: Iterable[str], policies: Mapping[str, KeyPolicy] | None = None
+    ) -> None:
+        """``entries``: ``secret`` or ``name:secret``; ``policies``: by key name."""
+        self._keys = [_key(entry.strip(), policies or {}) for entry in entries if entry.strip()]
 
     @classmethod
     def from_settings(cls, settings: AuthSettings, environ: Mapping[str, str]) -> "ApiKeyAuth":
-        keys: list[str] = []
+        entries: list[str] = []
         if settings.api_keys_env and environ.get(settings.api_keys_env):
-            keys += [k.strip() for k in environ[settings.api_keys_env].split(",")]
+            entries += environ[settings.api_keys_env].split(",")
         if settings.api_keys_file_env and environ.get(settings.api_keys_file_env):
-            keys += _read_key_file(Path(environ[settings.api_keys_file_env]))
-        auth = cls(keys)
+            entries += _read_key_file(Path(environ[settings.api_keys_file_env]))
+        auth = cls(entries, settings.keys)
         if not auth.enabled:
             logger.warning("no API keys configured: the endpoint accepts every request")
         return auth
 
     @property
     def enabled(self) -> bool:
-        return bool(self._digests)
+        return bool(self._keys)
 
-    def check(self, authorization: str | None) -> None:
-        """Raise ``AuthenticationFailed`` unless the bearer token is a configured key."""
+    def check(self, authorization: str | None) -> Caller:
+        """The caller, or ``AuthenticationFailed`` unless the bearer token is a known key."""
         if not self.enabled:
-            return
+            return ANONYMOUS
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Missing API key: send it as 'Authorization: Bearer <key>'.")
         digest = _digest(token.strip())
         # Compare against every key (no early exit) so timing reveals nothing.
-        matched = False
-        for known in self._digests:
-            matched |= hmac.compare_digest(digest, known)
-        if not matched:
+        found: Caller | None = None
+        for key in self._keys:
+            if hmac.compare_digest(digest, key.digest):
+                found = key.caller
+        if found is None:
             raise AuthenticationFailed("Incorrect API key provided.")
+        return found
+
+
+def _key(entry: str, policies: Mapping[str, KeyPolicy]) -> _Key:
+    named = _NAMED.match(entry)
+    if named is None:
+        return _Key(_digest(entry), ANONYMOUS)
+    name, secret = named.groups()
+    return _Key(_digest(secret), Caller(name=name, policy=policies.get(name, KeyPolicy())))
 
 
 def _read_key_file(path: Path) -> list[str]:

@@ -6,7 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from router.classifier.commands import add_commands as add_router_commands
 from router.config_loader import ConfigError, check_weights, load_config
+from router.route_command import add_command as add_route_command
 from serving.weights import WeightsError, default_models_dir, prepare_model
 
 logger = logging.getLogger("switchboard")
@@ -63,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _config_args(check)
     check.set_defaults(func=_check)
+    add_route_command(commands)
+    add_router_commands(commands)
     return parser
 
 

@@ -1,22 +1,40 @@
 """The ``models.yaml`` schema: typed once at the edge, frozen, strict.
 
 Inner code receives ``SwitchboardConfig`` (never dicts). Cross-field rules (unique ids,
-the default model exists, aliases do not shadow ids) live here so a broken file fails at
-start-up, not on the first request that touches the bad part.
+aliases do not shadow ids, rules and key policies name real models and presets) live
+here so a broken file fails at start-up, not on the first request that touches it.
 """
 
+from collections.abc import Iterator
 from typing import Self
 
 from pydantic import Field, model_validator
 
+from router.policy_config import (
+    ClassifierSettings,
+    KeyPolicy,
+    Knob,
+    PolicySettings,
+    RoutingRule,
+    check_knob,
+)
 from serving.config import ExternalProviderConfig, LocalModelConfig, ModelId, StrictModel
 
 MiB = 1024 * 1024
+DEFAULT_ALIASES: dict[str, Knob | None] = {
+    "auto": None,  # the deployment's default knob
+    "auto-economy": "economy",
+    "auto-quality": "quality",
+}
 
 
 class RouterSettings(StrictModel):
-    default_model: ModelId = Field(description="where `auto` and the other aliases route")
-    aliases: list[ModelId] = Field(default_factory=lambda: ["auto"])
+    # alias -> knob (None: the deployment default); an alias makes the router choose.
+    aliases: dict[ModelId, Knob | None] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    policy: PolicySettings = PolicySettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    rules: list[RoutingRule] = Field(default_factory=list, description="evaluated in order")
+    log_prompts: bool = Field(False, description="put prompt text in decision logs")
     max_body_bytes: int = Field(4 * MiB, ge=1024, le=256 * MiB)
     num_replicas: int = Field(1, ge=1)
     max_ongoing_requests: int = Field(256, ge=1, le=100_000)
@@ -27,10 +45,12 @@ class AuthSettings(StrictModel):
 
     api_keys_env: str | None = "SWITCHBOARD_API_KEYS"
     api_keys_file_env: str | None = "SWITCHBOARD_API_KEYS_FILE"
+    # By key name (`name:secret` in the env var or file); unnamed keys get no policy.
+    keys: dict[str, KeyPolicy] = Field(default_factory=dict)
 
 
 class SwitchboardConfig(StrictModel):
-    router: RouterSettings
+    router: RouterSettings = RouterSettings()
     auth: AuthSettings = AuthSettings()
     models: list[LocalModelConfig] = Field(min_length=1)
     external_providers: list[ExternalProviderConfig] = Field(default_factory=list)
@@ -47,15 +67,46 @@ class SwitchboardConfig(StrictModel):
     @model_validator(mode="after")
     def _routing_targets_exist(self) -> Self:
         ids = set(self.all_ids())
-        if self.router.default_model not in ids:
-            raise ValueError(
-                f"router.default_model {self.router.default_model!r} is not a declared "
-                f"model id (declared: {', '.join(sorted(ids))})"
-            )
         for alias in self.router.aliases:
             if alias in ids:
                 raise ValueError(f"router.aliases: {alias!r} is already a model id")
+        for where, model_id in self._referenced_models():
+            if model_id not in ids:
+                raise ValueError(
+                    f"{where}: {model_id!r} is not a declared model id "
+                    f"(declared: {', '.join(sorted(ids))})"
+                )
+        for where, knob in self._referenced_knobs():
+            check_knob(knob, self.router.policy, where)
         return self
+
+    def _referenced_models(self) -> Iterator[tuple[str, str]]:
+        for rule in self.router.rules:
+            where = f"router.rules[{rule.name}].then"
+            if rule.then.pin is not None:
+                yield f"{where}.pin", rule.then.pin
+            yield from ((f"{where}.restrict_to", m) for m in rule.then.restrict_to or [])
+        for name, key in self.auth.keys.items():
+            yield from ((f"auth.keys.{name}.allowed_models", m) for m in key.allowed_models or [])
+        local_ids = {m.id for m in self.models}
+        for provider in self.external_providers:
+            counter = provider.count_tokens_with
+            if counter is not None and counter not in local_ids:
+                raise ValueError(
+                    f"external_providers[{provider.id}].count_tokens_with: {counter!r} "
+                    "is not a local model id"
+                )
+
+    def _referenced_knobs(self) -> Iterator[tuple[str, Knob]]:
+        for alias, knob in self.router.aliases.items():
+            if knob is not None:
+                yield f"router.aliases.{alias}", knob
+        for rule in self.router.rules:
+            if rule.then.knob is not None:
+                yield f"router.rules[{rule.name}].then.knob", rule.then.knob
+        for name, key in self.auth.keys.items():
+            if key.knob is not None:
+                yield f"auth.keys.{name}.knob", key.knob
 
     def all_ids(self) -> list[str]:
         return [m.id for m in self.models] + [p.id for p in self.external_providers]

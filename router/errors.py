@@ -47,6 +47,14 @@ class AuthenticationFailed(ApiError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(ApiError):
+    """The key may not use this model (its policy or a routing rule says so)."""
+
+    status = 403
+    error_type = "permission_error"
+    code = "model_not_allowed"
+
+
 class ModelNotFound(ApiError):
     status = 404
     code = "model_not_found"

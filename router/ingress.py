@@ -6,6 +6,7 @@ handle, one ``ExternalEngine`` per external provider whose env vars are set.
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from ray.serve.handle import DeploymentHandle
 from router.api import RouterContext, build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
-from router.routing import ModelResolver
+from router.routing.build import build_pipeline
 from serving.deployment import DeploymentEngineClient
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
@@ -26,7 +27,10 @@ logger = logging.getLogger(__name__)
 
 class RouterReplica:
     def __init__(
-        self, config: SwitchboardConfig, handles: dict[str, DeploymentHandle[Any]]
+        self,
+        config: SwitchboardConfig,
+        handles: dict[str, DeploymentHandle[Any]],
+        models_dir: str,
     ) -> None:
         engines: dict[str, Engine] = {
             model_id: DeploymentEngineClient(handle) for model_id, handle in handles.items()
@@ -40,10 +44,12 @@ class RouterReplica:
                 logger.info("external provider %s enabled", provider.id)
         self._context = RouterContext(
             engines=engines,
-            resolver=ModelResolver(config.router, available=engines),
+            pipeline=build_pipeline(config, Path(models_dir), enabled=set(engines)),
+            aliases=config.router.aliases,
             auth=ApiKeyAuth.from_settings(config.auth, os.environ),
             model_cards=model_cards(config, engines),
             max_body_bytes=config.router.max_body_bytes,
+            log_prompts=config.router.log_prompts,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -68,8 +74,9 @@ def model_cards(
     windows = {m.id: m.context_window for m in config.models}
     windows |= {p.id: p.context_window for p in config.external_providers}
     cards = [_card(model_id, "switchboard", windows[model_id]) for model_id in engines]
-    default_window = windows[config.router.default_model]
-    cards += [_card(alias, "switchboard-router", default_window) for alias in config.router.aliases]
+    # An alias can reach every serving model: advertise the largest window among them.
+    widest = max(windows[model_id] for model_id in engines)
+    cards += [_card(alias, "switchboard-router", widest) for alias in config.router.aliases]
     return tuple(cards)
 
 

@@ -33,8 +33,11 @@ class ChatMessage(OpenAIModel):
 
     def template_view(self) -> dict[str, Any]:
         """The shape chat templates expect: text parts joined into one string."""
-        content = self.content
-        if isinstance(content, list):
+        content: Any = self.content
+        if isinstance(content, list) and self.has_non_text_parts():
+            # Only vision models get here (the router filters the rest out): keep the parts.
+            content = [part.model_dump(exclude_none=True) for part in content]
+        elif isinstance(content, list):
             content = "".join(part.text or "" for part in content if part.type == "text")
         # Templates know "system", not the newer "developer" (Qwen's drops it silently).
         role = "system" if self.role == "developer" else self.role
@@ -83,6 +86,10 @@ class SamplingFields(OpenAIModel):
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=-(2**63), lt=2**64)
     user: str | None = None
+    metadata: dict[str, str] | None = None  # routing rules may match on it
+
+    def has_images(self) -> bool:
+        return False
 
     def stop_sequences(self) -> tuple[str, ...]:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
@@ -109,6 +116,9 @@ class ChatCompletionRequest(SamplingFields):
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     logprobs: bool | None = None
+
+    def has_images(self) -> bool:
+        return any(message.has_non_text_parts() for message in self.messages)
 
     def requested_max_tokens(self) -> int | None:
         # max_completion_tokens supersedes the deprecated max_tokens in the OpenAI API.

@@ -20,8 +20,6 @@ def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequ
     _check_sampling(body)
     if body.logprobs:
         raise InvalidRequest("`logprobs` is not supported.", param="logprobs")
-    if any(message.has_non_text_parts() for message in body.messages):
-        raise InvalidRequest("Only text content parts are supported.", param="messages")
     prompt = ChatPrompt(messages=tuple(m.template_view() for m in body.messages))
     sampling = body.sampling(body.requested_max_tokens())
     return GenerationRequest(

@@ -164,5 +164,9 @@ class ExternalProviderConfig(StrictModel):
     cost: Cost
     supports_tools: bool = False
     vision: bool = False
+    json_output: bool = Field(True, description="honours `response_format` JSON modes")
+    count_tokens_with: ModelId | None = Field(
+        None, description="a local model whose tokenizer counts prompts for this provider"
+    )
     max_concurrency: int = Field(64, ge=1, description="in-flight requests per router replica")
     timeouts: ExternalTimeouts = ExternalTimeouts()

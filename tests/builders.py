@@ -25,7 +25,6 @@ def smol_only_raw(**model_overrides: Any) -> dict[str, Any]:
     raw = default_fleet_raw()
     smol = next(m for m in raw["models"] if m["id"] == "smollm2-135m")
     raw["models"] = [{**smol, **model_overrides}]
-    raw["router"]["default_model"] = smol["id"]
     return raw
 
 

@@ -10,22 +10,27 @@ import uvicorn
 
 from router.api import RouterContext, build_api
 from router.auth import ApiKeyAuth
-from router.config import RouterSettings
+from router.config import SwitchboardConfig
 from router.ingress import model_cards
-from router.routing import ModelResolver
+from router.routing.build import build_pipeline
 from serving.engine import Engine
+from serving.weights import default_models_dir
 from tests.builders import free_port, smol_only_config
 
 
 def context(
-    engines: Mapping[str, Engine], keys: tuple[str, ...] = (), max_body_bytes: int = 65536
+    engines: Mapping[str, Engine],
+    keys: tuple[str, ...] = (),
+    max_body_bytes: int = 65536,
+    config: SwitchboardConfig | None = None,
 ) -> RouterContext:
-    config = smol_only_config()
-    settings = RouterSettings(default_model=config.router.default_model)
+    """The router's context over ``engines`` (ids from ``config``, default: SmolLM2 only)."""
+    config = config or smol_only_config()
     return RouterContext(
         engines=engines,
-        resolver=ModelResolver(settings, available=engines),
-        auth=ApiKeyAuth(keys),
+        pipeline=build_pipeline(config, default_models_dir(), enabled=set(engines)),
+        aliases=config.router.aliases,
+        auth=ApiKeyAuth(keys, config.auth.keys),
         model_cards=model_cards(config, dict(engines)),
         max_body_bytes=max_body_bytes,
     )

@@ -39,7 +39,7 @@ def ask(client: openai.OpenAI, text: str, **fields: Any) -> Any:
 
 def test_list_and_get_models(client: openai.OpenAI) -> None:
     ids = [model.id for model in client.models.list()]
-    assert ids == [SMOL, "auto"]
+    assert ids == [SMOL, "auto", "auto-economy", "auto-quality"]
     assert client.models.retrieve(SMOL).id == SMOL
 
 
@@ -51,7 +51,9 @@ def test_chat_with_usage_and_headers(client: openai.OpenAI) -> None:
         temperature=0,
     )
     assert raw.headers["x-switchboard-model"] == SMOL
-    assert raw.headers["x-switchboard-route"] == "default"
+    # One local model and no provider: the filters leave one candidate.
+    assert raw.headers["x-switchboard-route"] == "only-candidate"
+    assert float(raw.headers["x-switchboard-decision-ms"]) > 0
     reply = raw.parse()
     assert reply.model == SMOL
     assert reply.choices[0].message.content

@@ -27,8 +27,13 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-async def post(url: str, body: dict[str, object]) -> tuple[int, dict[str, str], bytes]:
-    async with aiohttp.ClientSession() as session, session.post(url, json=body) as reply:
+async def post(
+    url: str, body: dict[str, object], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as reply,
+    ):
         return reply.status, {k.lower(): v for k, v in reply.headers.items()}, await reply.read()
 
 
@@ -48,20 +53,28 @@ async def test_readyz_reports_every_model(base_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "served_by", "route"),
-    [(SMOL, SMOL, "pinned"), (QWEN, QWEN, "pinned"), ("auto", SMOL, "default")],
+    ("model", "knob", "served_by", "route"),
+    [
+        (SMOL, None, SMOL, "pinned"),
+        (QWEN, None, QWEN, "pinned"),
+        # The knob's ends are exact whatever the estimate: none or all to the large model.
+        ("auto", "0", SMOL, "classifier"),
+        ("auto", "1", QWEN, "classifier"),
+    ],
 )
 async def test_each_model_deployment_answers(
-    base_url: str, model: str, served_by: str, route: str
+    base_url: str, model: str, knob: str | None, served_by: str, route: str
 ) -> None:
+    extra = {} if knob is None else {"x-switchboard-quality": knob}
     status, headers, raw = await post(
-        f"{base_url}/v1/chat/completions", chat(model, "Name a colour.", max_tokens=8)
+        f"{base_url}/v1/chat/completions", chat(model, "Name a colour.", max_tokens=8), extra
     )
     assert status == 200, raw
     body = json.loads(raw)
     assert body["model"] == served_by
     assert headers["x-switchboard-model"] == served_by
     assert headers["x-switchboard-route"] == route
+    assert float(headers["x-switchboard-decision-ms"]) > 0
     assert body["usage"]["completion_tokens"] <= 8
     assert body["choices"][0]["message"]["content"]
 

@@ -48,7 +48,7 @@ async def post(url: str, body: dict[str, Any]) -> tuple[int, bytes]:
 
 def chat(text: str, **fields: Any) -> dict[str, Any]:
     return {
-        "model": "auto",
+        "model": SMOL,
         "messages": [{"role": "user", "content": text}],
         "temperature": 0,
         **fields,
@@ -63,6 +63,29 @@ async def test_chat(base_url: str) -> None:
     body = json.loads(raw)
     assert body["model"] == SMOL and body["choices"][0]["message"]["content"]
     assert 0 < body["usage"]["completion_tokens"] <= 12
+
+
+async def test_auto_routes_between_the_vllm_models(base_url: str) -> None:
+    """JSON output: both vLLM models can guarantee it, so the knob picks (its ends are
+    exact: all traffic to the larger model at 1, none at 0)."""
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "ok", "schema": schema}}
+    for knob, expected in (("1", QWEN), ("0", SMOL)):
+        body = chat(
+            "Is water wet? Answer in JSON.", model="auto", max_tokens=40, response_format=fmt
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base_url}/v1/chat/completions",
+                json=body,
+                headers={"x-switchboard-quality": knob},
+            ) as reply,
+        ):
+            assert reply.status == 200, await reply.read()
+            assert reply.headers["x-switchboard-model"] == expected
+            assert reply.headers["x-switchboard-route"] == "classifier"
+            assert "ok" in json.loads((await reply.json())["choices"][0]["message"]["content"])
 
 
 async def test_stream_with_usage(base_url: str) -> None:

@@ -4,7 +4,6 @@ the fake provider process as the external model."""
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,20 +13,13 @@ from router.config_loader import parse_config
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
 from serving.transformers_engine import TransformersEngine
-from tests.builders import default_fleet_raw, load_smol_engine
+from tests.builders import default_fleet_raw
 from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.live_api import context, serve_api
 
 pytestmark = pytest.mark.slow
 KEY = "sk-unit"
 SMOL = "smollm2-135m"
-
-
-@pytest.fixture(scope="module")
-def smol_engine(smol_model_dir: Path) -> Iterator[TransformersEngine]:
-    engine = load_smol_engine(smol_model_dir, max_output_tokens=32)
-    yield engine
-    engine.close()
 
 
 def external(provider: FakeProviderProcess, idle_s: float = 30.0) -> ExternalEngine:
@@ -46,9 +38,15 @@ def api(smol_engine: TransformersEngine) -> Iterator[str]:
 
 
 async def call(
-    method: str, url: str, body: Any = None, *, key: str | None = KEY, raw: bytes | None = None
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    key: str | None = KEY,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {key}"} if key else {})}
     async with (
         aiohttp.ClientSession() as session,
         session.request(
@@ -82,7 +80,8 @@ async def test_models_require_the_key(api: str) -> None:
     status, _, raw = await call("GET", f"{api}/v1/models", key=None)
     assert status == 401 and error_of(raw)["code"] == "invalid_api_key"
     status, _, raw = await call("GET", f"{api}/v1/models")
-    assert [m["id"] for m in json.loads(raw)["data"]] == [SMOL, "external", "auto"]
+    ids = [m["id"] for m in json.loads(raw)["data"]]
+    assert ids == [SMOL, "external", "auto", "auto-economy", "auto-quality"]
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from router.auth import ApiKeyAuth
+from router.auth import ANONYMOUS, ApiKeyAuth, Caller
 from router.config import AuthSettings
 from router.errors import AuthenticationFailed
+from router.policy_config import KeyPolicy
 
 SETTINGS = AuthSettings(api_keys_env="KEYS", api_keys_file_env="KEYS_FILE")
 
@@ -46,3 +47,13 @@ def test_wrong_key_is_refused_and_never_echoed() -> None:
 def test_keys_are_not_kept_in_clear() -> None:
     auth = ApiKeyAuth(["sk-very-secret"])
     assert "sk-very-secret" not in repr(vars(auth))
+
+
+def test_named_keys_carry_their_policy() -> None:
+    batch = KeyPolicy(group="batch", allow_external=False)
+    auth = ApiKeyAuth(["batch:sk-batch-1", "sk-plain", "team:sk-team-1"], {"batch": batch})
+    assert auth.check("Bearer sk-batch-1") == Caller("batch", batch)
+    assert auth.check("Bearer sk-team-1") == Caller("team", KeyPolicy())  # named, no policy
+    assert auth.check("Bearer sk-plain") == ANONYMOUS
+    with pytest.raises(AuthenticationFailed):
+        auth.check("Bearer batch:sk-batch-1")  # the name is not part of the secret

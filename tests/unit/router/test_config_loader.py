@@ -18,7 +18,7 @@ def problems_of(raw: Any) -> list[str]:
 def test_repo_models_yaml_is_valid() -> None:
     config = load_config(MODELS_YAML)
     assert [m.id for m in config.models] == ["smollm2-135m", "qwen2.5-coder-0.5b"]
-    assert config.router.default_model == "smollm2-135m"
+    assert config.router.aliases["auto-economy"] == "economy"
     assert [p.id for p in config.external_providers] == ["external"]
     assert config.models[1].weights.source == "packaged_gguf"
 
@@ -78,16 +78,39 @@ def test_impossible_numbers() -> None:
     )
 
 
-def test_default_model_must_exist() -> None:
+def test_rules_and_key_policies_name_declared_models() -> None:
     raw = default_fleet_raw()
-    raw["router"]["default_model"] = "gpt-9"
+    raw["router"]["rules"] = [
+        {"name": "code", "when": {"last_user_message_regex": "def "}, "then": {"pin": "gpt-9"}}
+    ]
     [problem] = problems_of(raw)
-    assert "router.default_model 'gpt-9' is not a declared model id" in problem
+    assert "router.rules[code].then.pin: 'gpt-9' is not a declared model id" in problem
+    raw = default_fleet_raw()
+    raw["auth"]["keys"] = {"batch": {"allowed_models": ["smollm2-135m", "llama-99"]}}
+    [problem] = problems_of(raw)
+    assert "auth.keys.batch.allowed_models: 'llama-99' is not a declared model id" in problem
+
+
+def test_knobs_name_known_presets() -> None:
+    raw = default_fleet_raw()
+    raw["router"]["aliases"] = {"auto": None, "auto-cheap": "cheapest"}
+    [problem] = problems_of(raw)
+    assert "router.aliases.auto-cheap: unknown preset 'cheapest'" in problem
+    assert "economy" in problem  # the hint lists the presets
+
+
+def test_rule_regex_must_compile() -> None:
+    raw = default_fleet_raw()
+    raw["router"]["rules"] = [
+        {"name": "bad", "when": {"last_user_message_regex": "(unclosed"}, "then": {"knob": 0.5}}
+    ]
+    [problem] = problems_of(raw)
+    assert "last_user_message_regex" in problem and "not a valid regular expression" in problem
 
 
 def test_alias_may_not_shadow_a_model_id() -> None:
     raw = default_fleet_raw()
-    raw["router"]["aliases"] = ["auto", "smollm2-135m"]
+    raw["router"]["aliases"] = {"auto": None, "smollm2-135m": "economy"}
     [problem] = problems_of(raw)
     assert "'smollm2-135m' is already a model id" in problem
 

@@ -1,0 +1,107 @@
+"""The routing-policy part of ``models.yaml``: the quality knob, the classifier, rules and
+per-key policy. Typed and validated here; the pipeline receives these frozen objects."""
+
+import re
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from router.classifier.artifact import SHIPPED_ARTIFACT
+from serving.config import ModelId, StrictModel
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+# A preset name (`economy`, ...) or directly the share of routed traffic for the large model.
+Knob = str | Share
+
+
+class PolicySettings(StrictModel):
+    """The quality/cost trade-off. A knob is the share of routed traffic that the
+    classifier sends to the larger models; the classifier's calibration table turns it
+    into a threshold, so `0.3` means "the 30 % of requests that need it most"."""
+
+    presets: dict[str, Share] = Field(
+        default_factory=lambda: {"economy": 0.2, "balanced": 0.5, "quality": 0.8}
+    )
+    default: Knob = "balanced"
+    knob_header: str = Field("x-switchboard-quality", description="per-request override")
+    local_only_header: str = Field("x-switchboard-local-only", description="`true`: stay local")
+
+    @model_validator(mode="after")
+    def _default_is_known(self) -> Self:
+        check_knob(self.default, self, "router.policy.default")
+        return self
+
+
+def check_knob(knob: Knob, policy: PolicySettings, where: str) -> None:
+    if isinstance(knob, str) and knob not in policy.presets:
+        raise ValueError(
+            f"{where}: unknown preset {knob!r} (presets: {', '.join(sorted(policy.presets))}) "
+            "- or give a number between 0 and 1"
+        )
+
+
+class ClassifierSettings(StrictModel):
+    artifact: Path = Field(SHIPPED_ARTIFACT, description="trained by `switchboard router train`")
+    small_max_tier: int = Field(
+        1, ge=1, le=10, description="models up to this quality tier count as 'small'"
+    )
+
+
+class HeaderCondition(StrictModel):
+    name: str = Field(min_length=1)
+    equals: str
+
+
+class RuleCondition(StrictModel):
+    """Every condition given must hold (AND)."""
+
+    key_names: list[str] | None = None
+    key_groups: list[str] | None = None
+    header: HeaderCondition | None = None
+    metadata: dict[str, str] | None = Field(None, description="request `metadata` entries")
+    last_user_message_regex: str | None = None
+
+    @field_validator("last_user_message_regex")
+    @classmethod
+    def _regex_compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("a rule needs at least one condition under `when`")
+        return self
+
+
+class RuleAction(StrictModel):
+    pin: ModelId | None = None
+    restrict_to: list[ModelId] | None = Field(None, min_length=1)
+    forbid_external: bool = False
+    knob: Knob | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("a rule needs at least one action under `then`")
+        return self
+
+
+class RoutingRule(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    when: RuleCondition
+    then: RuleAction
+
+
+class KeyPolicy(StrictModel):
+    """What one API key (by its name in the key file or env) may do."""
+
+    group: str | None = None
+    allowed_models: list[ModelId] | None = Field(None, description="None: every model")
+    allow_external: bool = True
+    knob: Knob | None = None

@@ -1,0 +1,128 @@
+"""``switchboard route``: the routing decision for a prompt, offline (no Ray, no model
+weights beyond the tokenizers): the same pipeline the router replica builds.
+
+``switchboard route "prompt"`` prints one decision; ``switchboard route - --json``
+reads one OpenAI chat request (JSON) per line on stdin and writes one decision per line,
+or ``{"error": ...}`` for a request the router would refuse.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from router.auth import ANONYMOUS, Caller
+from router.config import SwitchboardConfig
+from router.config_loader import load_config
+from router.errors import ApiError, InvalidRequest, error_payload
+from router.openai_types import ChatCompletionRequest
+from router.policy_config import KeyPolicy
+from router.routing.build import build_pipeline
+from router.routing.decision import Decision
+from router.routing.facts import RequestFacts
+from router.routing.pipeline import RoutingPipeline
+from router.translate import chat_request
+from serving.weights import default_models_dir
+
+
+def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    route = commands.add_parser(
+        "route",
+        help="print the routing decision for a prompt (offline, no Ray)",
+        description="Route a prompt, or with '-' one JSON chat request per stdin line, "
+        "through the configured pipeline and print the decision.",
+    )
+    route.add_argument("prompt", help="the user message, or '-' for JSON lines on stdin")
+    route.add_argument("--config", type=Path, default=Path("models.yaml"))
+    route.add_argument("--models-dir", type=Path, default=None)
+    route.add_argument("--model", default="auto", help="alias or model id (default: auto)")
+    route.add_argument("--max-tokens", type=int, default=None)
+    route.add_argument("--key-name", default=None, help="route as this named API key")
+    route.add_argument(
+        "--header", action="append", default=[], metavar="NAME:VALUE", help="a request header"
+    )
+    route.add_argument("--json", action="store_true", help="one JSON decision per line")
+    route.set_defaults(func=_route)
+
+
+def _route(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    pipeline = build_pipeline(
+        config, args.models_dir or default_models_dir(), enabled=_enabled(config, os.environ)
+    )
+    caller = _caller(config, args.key_name)
+    headers = dict(_header(h) for h in args.header)
+    if args.prompt != "-":
+        message = {"role": "user", "content": args.prompt}
+        body: dict[str, Any] = {"model": args.model, "messages": [message]}
+        if args.max_tokens is not None:
+            body["max_tokens"] = args.max_tokens
+        return _print_one(_decide(pipeline, config, body, caller, headers), args.json)
+    for line in sys.stdin:
+        if line.strip():
+            outcome = _decide(pipeline, config, line, caller, headers)
+            shown = outcome.as_dict() if isinstance(outcome, Decision) else error_payload(outcome)
+            print(json.dumps(shown), flush=True)
+    return 0
+
+
+def _decide(
+    pipeline: RoutingPipeline,
+    config: SwitchboardConfig,
+    body: dict[str, Any] | str,
+    caller: Caller,
+    headers: Mapping[str, str],
+) -> Decision | ApiError:
+    """``body``: a request as data, or one JSON line."""
+    try:
+        if isinstance(body, str):
+            request = ChatCompletionRequest.model_validate_json(body)
+        else:
+            request = ChatCompletionRequest.model_validate(body)
+        generation = chat_request(request, "route")
+        facts = RequestFacts.of_request(
+            request, generation, caller=caller, headers=headers, aliases=config.router.aliases
+        )
+        return pipeline.decide(facts)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return InvalidRequest(f"not a chat completion request: {where}: {first['msg']}")
+    except ApiError as exc:
+        return exc
+
+
+def _print_one(outcome: Decision | ApiError, as_json: bool) -> int:
+    if isinstance(outcome, ApiError):
+        print(json.dumps(error_payload(outcome)) if as_json else f"refused: {outcome.message}")
+        return 1
+    if as_json:
+        print(json.dumps(outcome.as_dict()))
+        return 0
+    shown = outcome.as_dict()
+    print(f"model: {shown['model']}  (route: {shown['route']}, {shown['decision_ms']} ms)")
+    for key in ("estimate", "knob", "rules", "ranked", "excluded"):
+        print(f"{key}: {json.dumps(shown[key])}")
+    return 0
+
+
+def _enabled(config: SwitchboardConfig, environ: Mapping[str, str]) -> set[str]:
+    """The ids a server started with this environment would serve."""
+    local = {m.id for m in config.models}
+    return local | {p.id for p in config.external_providers if environ.get(p.base_url_env)}
+
+
+def _caller(config: SwitchboardConfig, key_name: str | None) -> Caller:
+    if key_name is None:
+        return ANONYMOUS
+    return Caller(key_name, config.auth.keys.get(key_name, KeyPolicy()))
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, _, content = value.partition(":")
+    return name.strip().lower(), content.strip()

@@ -1,0 +1,91 @@
+"""Everything the routing stages ask about a request, computed once into a frozen value."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from router.auth import ANONYMOUS, Caller
+from router.openai_types import SamplingFields
+from router.policy_config import Knob
+from router.routing.tokens import TokenCount
+from serving.engine import ChatPrompt, GenerationRequest
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What the matching rules (``router.routing.rules``) decided for a request."""
+
+    matched: tuple[str, ...] = ()
+    pin: str | None = None
+    restrict_to: frozenset[str] | None = None
+    forbid_external: bool = False
+    knob: Knob | None = None
+    knob_rule: str | None = None
+
+
+NO_RULES = RuleOutcome()
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    requested_model: str
+    generation: GenerationRequest
+    caller: Caller = ANONYMOUS
+    alias_knob: Knob | None = None  # the knob an alias carries (`auto-economy`)
+    is_routed: bool = False  # the client asked an alias: the router chooses
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    has_images: bool = False
+    # Filled in by the pipeline before the filters run:
+    prompt_tokens: Mapping[str, TokenCount] = field(default_factory=dict)  # by target id
+    rules: RuleOutcome = NO_RULES
+
+    @property
+    def max_tokens(self) -> int | None:
+        return self.generation.sampling.max_tokens
+
+    @property
+    def wants_tools(self) -> bool:
+        tool_use = self.generation.tool_use
+        return tool_use is not None and tool_use.choice != "none"
+
+    @property
+    def wants_json(self) -> bool:
+        return self.generation.json_output is not None
+
+    @classmethod
+    def of_request(
+        cls,
+        body: SamplingFields,
+        generation: GenerationRequest,
+        *,
+        caller: Caller,
+        headers: Mapping[str, str],
+        aliases: Mapping[str, Knob | None],
+    ) -> "RequestFacts":
+        """The facts of an OpenAI request body and its translation (``headers`` with
+        lower-cased names)."""
+        return cls(
+            requested_model=body.model,
+            generation=generation,
+            caller=caller,
+            alias_knob=aliases.get(body.model),
+            is_routed=body.model in aliases,
+            headers=headers,
+            metadata=body.metadata or {},
+            has_images=body.has_images(),
+        )
+
+    def last_user_message(self) -> str:
+        prompt = self.generation.prompt
+        if not isinstance(prompt, ChatPrompt):
+            return prompt.text
+        users = [m for m in prompt.messages if m.get("role") == "user"]
+        return _text(users[-1].get("content")) if users else ""
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: the text ones
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
+    return ""

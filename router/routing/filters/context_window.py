@@ -1,0 +1,38 @@
+"""ContextWindowFilter: prompt + completion must fit the model's context window.
+
+Inputs: the exact prompt token count for this target (its own tokenizer and chat
+template, ``router.routing.tokens``) and ``max_tokens``/``max_completion_tokens``.
+Formula: the local engines' own rule (``serving.limits.completion_budget``):
+prompt + max_tokens <= context_window, max_tokens <= max_output_tokens, and without
+max_tokens at least one token of room. Config: ``context_window``, ``max_output_tokens``.
+Trade-off: counting costs one template render per distinct tokenizer (~1-3 ms at 2,000
+tokens); a target with no tokenizer (an external provider without
+``count_tokens_with``) is left to the provider's own check.
+"""
+
+from router.errors import ApiError, InvalidRequest, from_engine_error
+from router.routing.facts import RequestFacts
+from router.routing.targets import RouteTarget
+from serving.errors import ContextLengthExceeded, InvalidPrompt, MaxTokensTooLarge
+from serving.limits import completion_budget
+
+
+class ContextWindowFilter:
+    reason = "context_window"
+
+    def exclude(self, facts: RequestFacts, target: RouteTarget) -> ApiError | None:
+        count = facts.prompt_tokens.get(target.id)
+        if count is None:
+            return None
+        if isinstance(count, InvalidPrompt):
+            return InvalidRequest(f"Model {target.id!r}: {count}", param="messages")
+        try:
+            completion_budget(
+                count,
+                facts.max_tokens,
+                context_window=target.context_window,
+                max_output_tokens=target.max_output_tokens,
+            )
+        except (ContextLengthExceeded, MaxTokensTooLarge) as exc:
+            return from_engine_error(exc, target.id)
+        return None

@@ -1,0 +1,128 @@
+"""The runner: the one place that orders the stages and combines their outputs.
+
+rules -> candidates -> exact token counts -> filters -> (routed requests only) estimate
+and knob -> scorers -> picker -> ``Decision``. A pinned model (by the client or a rule)
+is the only candidate, but it still passes every filter.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from router.classifier.model import Estimate, RoutingClassifier
+from router.classifier.text import routing_text
+from router.errors import ModelNotFound
+from router.routing.decision import Decision, Exclusion, RankedModel, RouteReason
+from router.routing.facts import RequestFacts
+from router.routing.policy import KnobPolicy
+from router.routing.rules import RuleBook
+from router.routing.stages import Picker, ScoredTarget, Scorer, TargetFilter
+from router.routing.targets import RouteTarget
+from router.routing.tokens import PromptTokenCounter
+from serving.engine import ChatPrompt
+
+
+class RoutingPipeline:
+    def __init__(
+        self,
+        *,
+        targets: Sequence[RouteTarget],
+        rules: RuleBook,
+        counter: PromptTokenCounter,
+        filters: Sequence[TargetFilter],
+        classifier: RoutingClassifier,
+        small_max_tier: int,
+        policy: KnobPolicy,
+        scorers: Sequence[Scorer],
+        picker: Picker,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._targets = {t.id: t for t in targets}
+        self._rules, self._counter, self._filters = rules, counter, tuple(filters)
+        self._classifier, self._small_max_tier = classifier, small_max_tier
+        self._policy, self._scorers, self._picker = policy, tuple(scorers), picker
+        self._clock = clock
+
+    @property
+    def target_ids(self) -> list[str]:
+        return list(self._targets)
+
+    def decide(self, facts: RequestFacts) -> Decision:
+        """The decision, or the ``ApiError`` of the best excluded candidate."""
+        started = self._clock()
+        facts = replace(facts, rules=self._rules.evaluate(facts))
+        candidates, route = self._candidates(facts)
+        counts = self._counter.count([t.id for t in candidates], facts.generation)
+        facts = replace(facts, prompt_tokens=counts)
+        kept, excluded = self._filter(facts, candidates)
+        estimate, knob, threshold = None, None, 0.0
+        if route == "classifier" and len(kept) > 1:
+            knob = self._policy.choose(facts)
+            threshold = self._classifier.threshold_for(knob.large_share)
+            knob = replace(knob, threshold=threshold)
+            if any(t.quality_tier <= self._small_max_tier for t in kept):
+                estimate = self._estimate(facts)
+        elif route == "classifier":
+            route = "only-candidate"
+        ranked = self._picker.rank([self._scored(facts, t, estimate) for t in kept], threshold)
+        return Decision(
+            model_id=ranked[0].target.id,
+            route=route,
+            ranked=tuple(RankedModel(s.target.id, s.scores) for s in ranked),
+            excluded=tuple(excluded),
+            estimate=estimate,
+            knob=knob,
+            rules=facts.rules.matched,
+            decision_ms=(self._clock() - started) * 1000.0,
+        )
+
+    def _candidates(self, facts: RequestFacts) -> tuple[list[RouteTarget], RouteReason]:
+        if not facts.is_routed:
+            target = self._targets.get(facts.requested_model)
+            if target is None:
+                raise ModelNotFound(
+                    f"The model '{facts.requested_model}' does not exist or you do not have "
+                    "access to it.",
+                    param="model",
+                )
+            return [target], "pinned"
+        pin = facts.rules.pin
+        if pin is not None and pin in self._targets:
+            return [self._targets[pin]], "rule"
+        return list(self._targets.values()), "classifier"
+
+    def _filter(
+        self, facts: RequestFacts, candidates: list[RouteTarget]
+    ) -> tuple[list[RouteTarget], list[Exclusion]]:
+        kept: list[RouteTarget] = []
+        excluded: list[tuple[int, Exclusion]] = []
+        for target in candidates:
+            refusal = self._first_refusal(facts, target)
+            if refusal is None:
+                kept.append(target)
+            else:
+                excluded.append(refusal)
+        if not kept:
+            # The client hears about the model that got furthest through the filters.
+            raise max(excluded, key=lambda pair: pair[0])[1].error
+        return kept, [exclusion for _, exclusion in excluded]
+
+    def _first_refusal(
+        self, facts: RequestFacts, target: RouteTarget
+    ) -> tuple[int, Exclusion] | None:
+        for position, stage in enumerate(self._filters):
+            error = stage.exclude(facts, target)
+            if error is not None:
+                return position, Exclusion(target.id, stage.reason, error)
+        return None
+
+    def _estimate(self, facts: RequestFacts) -> Estimate:
+        prompt = facts.generation.prompt
+        text = routing_text(prompt.messages) if isinstance(prompt, ChatPrompt) else prompt.text
+        return self._classifier.estimate(text)
+
+    def _scored(
+        self, facts: RequestFacts, target: RouteTarget, estimate: Estimate | None
+    ) -> ScoredTarget:
+        scores = {s.name: s.score(facts, target, estimate) for s in self._scorers}
+        return ScoredTarget(target, scores)

@@ -1,0 +1,102 @@
+"""Each capability filter on real targets of the default fleet and real request facts."""
+
+from dataclasses import replace
+
+from router.auth import Caller
+from router.policy_config import KeyPolicy
+from router.routing.facts import RuleOutcome
+from router.routing.filters.context_window import ContextWindowFilter
+from router.routing.filters.data_locality import DataLocalityFilter
+from router.routing.filters.key_policy import KeyPolicyFilter
+from router.routing.filters.response_format import ResponseFormatFilter
+from router.routing.filters.rule_restriction import RuleRestrictionFilter
+from router.routing.filters.tool_support import ToolSupportFilter
+from router.routing.filters.vision import VisionFilter
+from serving.errors import InvalidPrompt
+from tests.unit.router.routing.conftest import EXTERNAL, QWEN, SMOL, facts, target
+
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {}}}
+IMAGE = [
+    {"type": "text", "text": "what is this?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+]
+
+
+def test_context_window_names_the_numbers() -> None:
+    request = replace(facts(max_tokens=100), prompt_tokens={SMOL: 8150, QWEN: 8150})
+    error = ContextWindowFilter().exclude(request, target(SMOL))
+    assert error is not None and error.code == "context_length_exceeded"
+    assert "8192" in error.message and "8250" in error.message
+    assert ContextWindowFilter().exclude(request, target(QWEN)) is None  # 32768 fits
+
+
+def test_context_window_needs_room_for_one_token_without_max_tokens() -> None:
+    full = replace(facts(), prompt_tokens={SMOL: 8192})
+    assert ContextWindowFilter().exclude(full, target(SMOL)) is not None
+    assert (
+        ContextWindowFilter().exclude(replace(full, prompt_tokens={SMOL: 8191}), target(SMOL))
+        is None
+    )
+
+
+def test_context_window_refuses_a_prompt_the_template_refused() -> None:
+    request = replace(facts(), prompt_tokens={SMOL: InvalidPrompt("roles must alternate")})
+    error = ContextWindowFilter().exclude(request, target(SMOL))
+    assert error is not None and "roles must alternate" in error.message
+
+
+def test_context_window_leaves_an_uncounted_provider_to_the_provider() -> None:
+    assert ContextWindowFilter().exclude(facts(), target(EXTERNAL)) is None
+
+
+def test_tools_need_tool_support() -> None:
+    with_tools = facts(tools=[TOOL])
+    error = ToolSupportFilter().exclude(with_tools, target(SMOL))
+    assert error is not None and error.param == "tools"
+    assert ToolSupportFilter().exclude(with_tools, target(EXTERNAL)) is None
+    # tool_choice "none": the model will not call tools, any model may answer.
+    assert (
+        ToolSupportFilter().exclude(facts(tools=[TOOL], tool_choice="none"), target(SMOL)) is None
+    )
+
+
+def test_images_need_vision() -> None:
+    with_image = facts(messages=[{"role": "user", "content": IMAGE}])
+    assert with_image.has_images
+    error = VisionFilter().exclude(with_image, target(QWEN))
+    assert error is not None and "image" in error.message
+    assert VisionFilter().exclude(with_image, target(EXTERNAL)) is None
+    assert VisionFilter().exclude(facts(), target(QWEN)) is None
+
+
+def test_json_output_needs_a_guarantee() -> None:
+    wants_json = facts(response_format={"type": "json_object"})
+    error = ResponseFormatFilter().exclude(wants_json, target(SMOL))  # transformers engine
+    assert error is not None and error.param == "response_format"
+    assert ResponseFormatFilter().exclude(wants_json, target(EXTERNAL)) is None
+
+
+def test_local_only_requests_never_reach_a_provider() -> None:
+    locality = DataLocalityFilter("x-switchboard-local-only")
+    by_header = facts(headers={"x-switchboard-local-only": "true"})
+    by_key = facts(caller=Caller("batch", KeyPolicy(allow_external=False)))
+    by_rule = replace(facts(), rules=RuleOutcome(matched=("r",), forbid_external=True))
+    for request in (by_header, by_key, by_rule):
+        error = locality.exclude(request, target(EXTERNAL))
+        assert error is not None and error.status == 403
+        assert locality.exclude(request, target(SMOL)) is None
+    assert locality.exclude(facts(), target(EXTERNAL)) is None
+
+
+def test_key_policy_limits_models() -> None:
+    caller = Caller("team", KeyPolicy(allowed_models=[SMOL]))
+    error = KeyPolicyFilter().exclude(facts(caller=caller), target(QWEN))
+    assert error is not None and error.status == 403 and error.code == "model_not_allowed"
+    assert KeyPolicyFilter().exclude(facts(caller=caller), target(SMOL)) is None
+
+
+def test_rule_restriction_names_the_rule() -> None:
+    outcome = RuleOutcome(matched=("code-only",), restrict_to=frozenset({QWEN}))
+    error = RuleRestrictionFilter().exclude(replace(facts(), rules=outcome), target(SMOL))
+    assert error is not None and "code-only" in error.message
+    assert RuleRestrictionFilter().exclude(replace(facts(), rules=outcome), target(QWEN)) is None
