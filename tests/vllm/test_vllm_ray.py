@@ -27,12 +27,16 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     smol.update(
         engine="vllm",
         vllm={**VLLM_CPU, "cpu_threads_bind": "0"},
+        # Named and `required` tool choices work through structured outputs on any vLLM
+        # model; the router only sends tools to models that declare them.
+        supports_tools=True,
         context_window=2048,
         max_output_tokens=256,
     )
     qwen.update(
         engine="vllm",
         vllm={**VLLM_CPU, "cpu_threads_bind": "1", "tool_parser": "hermes"},
+        supports_tools=True,
         context_window=4096,
         max_output_tokens=256,
     )
