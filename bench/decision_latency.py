@@ -92,9 +92,9 @@ def time_case(pipeline: RoutingPipeline, case: str, facts: RequestFacts, repeats
         case=case,
         prompt_tokens=0,
         model=decision.model_id,
-        p50_ms=percentile(spent, 50),
-        p95_ms=percentile(spent, 95),
-        p99_ms=percentile(spent, 99),
+        p50_ms=percentile(spent, 0.50),
+        p95_ms=percentile(spent, 0.95),
+        p99_ms=percentile(spent, 0.99),
         max_ms=max(spent),
     )
 
