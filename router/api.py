@@ -5,6 +5,7 @@ in tests against in-process engines.
 """
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -17,9 +18,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from router.auth import ApiKeyAuth, Caller
 from router.body_limit import BodySizeLimit
 from router.decision_log import log_decision
-from router.dispatch import PrimedStream, start_generation
+from router.dispatch import PrimedStream
+from router.dispatcher import Dispatched, Dispatcher
 from router.error_handlers import install_error_handlers
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
+from router.load.poller import LoadPoller
 from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
 from router.policy_config import Knob
 from router.responses import (
@@ -46,6 +49,8 @@ Body = TypeVar("Body", bound=SamplingFields)
 class RouterContext:
     engines: Mapping[str, Engine]
     pipeline: RoutingPipeline
+    dispatcher: Dispatcher
+    poller: LoadPoller
     aliases: Mapping[str, Knob | None]  # alias -> the knob it carries
     auth: ApiKeyAuth
     model_cards: tuple[dict[str, Any], ...]
@@ -54,7 +59,14 @@ class RouterContext:
 
 
 def build_api(ctx: RouterContext) -> FastAPI:
-    app = FastAPI(title="Switchboard", version="0.1.0")
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Load polling lives as long as the app: Serve and uvicorn both run the lifespan.
+        ctx.poller.start()
+        yield
+        await ctx.poller.stop()
+
+    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodySizeLimit, max_bytes=ctx.max_body_bytes)
     install_error_handlers(app)
 
@@ -94,7 +106,7 @@ def build_api(ctx: RouterContext) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> dict[str, Any]:
-        return await _readiness(ctx.engines)
+        return await _readiness(ctx.engines, ctx.poller)
 
     return app
 
@@ -120,14 +132,19 @@ async def _complete(
     )
     # Off the event loop: token counting and the classifier are CPU work.
     decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
-    log_decision(request_id, call.caller, facts, decision, ctx.log_prompts)
-    primed = await start_generation(ctx.engines[decision.model_id], request, decision.model_id)
-    headers = _decision_headers(decision)
+    try:
+        dispatched = await ctx.dispatcher.dispatch(decision, request)
+    except ApiError as exc:
+        log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)
+        raise
+    log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=dispatched)
+    primed = dispatched.primed
+    headers = _decision_headers(decision, dispatched)
     if not body.stream:
         chunks = [chunk async for chunk in primed.chunks()]
-        payload = full_response(shape, decision.model_id, request_id, chunks)
+        payload = full_response(shape, primed.model_id, request_id, chunks)
         return JSONResponse(payload, headers=headers)
-    renderer = StreamRenderer(shape, decision.model_id, request_id, body.include_usage())
+    renderer = StreamRenderer(shape, primed.model_id, request_id, body.include_usage())
     return StreamingResponse(
         _sse(primed, renderer), media_type="text/event-stream", headers=headers
     )
@@ -147,16 +164,20 @@ async def _sse(primed: PrimedStream, renderer: StreamRenderer) -> AsyncIterator[
     yield SSE_DONE
 
 
-def _decision_headers(decision: Decision) -> dict[str, str]:
+def _decision_headers(decision: Decision, dispatched: Dispatched) -> dict[str, str]:
     # No x-request-id here: Ray Serve's proxy already sets one on every response.
-    return {
-        "x-switchboard-model": decision.model_id,
-        "x-switchboard-route": decision.route,
+    headers = {
+        "x-switchboard-model": dispatched.primed.model_id,
+        "x-switchboard-route": "overflow" if dispatched.skipped else decision.route,
         "x-switchboard-decision-ms": f"{decision.decision_ms:.2f}",
     }
+    if dispatched.skipped:
+        skipped = ",".join(f"{s.model_id}={s.reason}" for s in dispatched.skipped)
+        headers["x-switchboard-overflow"] = skipped
+    return headers
 
 
-async def _readiness(engines: Mapping[str, Engine]) -> dict[str, Any]:
+async def _readiness(engines: Mapping[str, Engine], poller: LoadPoller) -> dict[str, Any]:
     async def probe(engine: Engine) -> str:
         try:
             await asyncio.wait_for(engine.check_health(), READINESS_TIMEOUT_S)
@@ -166,6 +187,9 @@ async def _readiness(engines: Mapping[str, Engine]) -> dict[str, Any]:
 
     states = await asyncio.gather(*(probe(engine) for engine in engines.values()))
     models = dict(zip(engines, states, strict=True))
+    for model_id in poller.model_ids:
+        if models[model_id] == "ready" and poller.load(model_id) is None:
+            models[model_id] = "not ready: no load stats yet"  # it would count as saturated
     not_ready = [model_id for model_id, state in models.items() if state != "ready"]
     if not_ready:
         raise ServiceUnavailable(f"models not ready: {', '.join(not_ready)}")

@@ -35,6 +35,7 @@ class RouterSettings(StrictModel):
     classifier: ClassifierSettings = ClassifierSettings()
     rules: list[RoutingRule] = Field(default_factory=list, description="evaluated in order")
     log_prompts: bool = Field(False, description="put prompt text in decision logs")
+    load_poll_interval_s: float = Field(0.25, gt=0, le=5, description="engine stats refresh")
     max_body_bytes: int = Field(4 * MiB, ge=1024, le=256 * MiB)
     num_replicas: int = Field(1, ge=1)
     max_ongoing_requests: int = Field(256, ge=1, le=100_000)

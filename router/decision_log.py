@@ -7,9 +7,12 @@ text only when ``router.log_prompts`` is on.
 
 import json
 import logging
+from typing import Any
 
 from router.auth import Caller
 from router.classifier.text import routing_text
+from router.dispatcher import Dispatched, Skipped
+from router.errors import ApiError
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
 from serving.engine import ChatPrompt
@@ -18,16 +21,28 @@ logger = logging.getLogger("switchboard.decisions")
 
 
 def log_decision(
-    request_id: str, caller: Caller, facts: RequestFacts, decision: Decision, log_prompts: bool
+    request_id: str,
+    caller: Caller,
+    facts: RequestFacts,
+    decision: Decision,
+    log_prompts: bool,
+    outcome: Dispatched | ApiError,
 ) -> None:
+    """``outcome``: where the request went, or the error the dispatcher answered."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    record = {
+    record: dict[str, Any] = {
         "request_id": request_id,
         "key": caller.name,
         "requested": facts.requested_model,
         **decision.as_dict(),
     }
+    if isinstance(outcome, ApiError):
+        record["served_by"], record["refused"] = None, outcome.code or outcome.error_type
+        skipped: tuple[Skipped, ...] = ()
+    else:
+        record["served_by"], skipped = outcome.primed.model_id, outcome.skipped
+    record["skipped"] = [{"model": s.model_id, "reason": s.reason} for s in skipped]
     if log_prompts:
         prompt = facts.generation.prompt
         record["prompt"] = (

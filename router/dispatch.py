@@ -6,7 +6,8 @@ still becomes a proper HTTP status, and later overflow/retry can act at this poi
 """
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from router.errors import InternalError, from_engine_error
@@ -21,6 +22,13 @@ class PrimedStream:
     model_id: str
     first: GenerationChunk
     rest: AsyncGenerator[GenerationChunk, None]
+    on_close: Callable[[], None] | None = None  # called once, on close or collection
+
+    def __post_init__(self) -> None:
+        if self.on_close is not None:
+            # A response the client abandoned before reading may never be closed; the
+            # finalizer still runs when it is collected, so counts cannot leak.
+            self._finalizer = weakref.finalize(self, self.on_close)
 
     async def chunks(self) -> AsyncIterator[GenerationChunk]:
         """All chunks, first included; engine failures surface as ``ApiError``."""
@@ -38,10 +46,15 @@ class PrimedStream:
         # engine frees the sequence (and Ray cancels the replica call).
         with contextlib.suppress(Exception):
             await self.rest.aclose()
+        if self.on_close is not None:
+            self._finalizer()  # runs on_close at most once
 
 
 async def start_generation(
-    engine: Engine, request: GenerationRequest, model_id: str
+    engine: Engine,
+    request: GenerationRequest,
+    model_id: str,
+    on_close: Callable[[], None] | None = None,
 ) -> PrimedStream:
     stream = engine.generate(request)
     try:
@@ -50,4 +63,4 @@ async def start_generation(
         raise from_engine_error(exc, model_id) from exc
     except StopAsyncIteration:
         raise InternalError(f"model {model_id!r} returned an empty stream") from None
-    return PrimedStream(model_id=model_id, first=first, rest=stream)
+    return PrimedStream(model_id=model_id, first=first, rest=stream, on_close=on_close)

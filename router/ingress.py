@@ -14,10 +14,10 @@ from ray import serve
 from ray.serve import Deployment
 from ray.serve.handle import DeploymentHandle
 
-from router.api import RouterContext, build_api
+from router.api import build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
-from router.routing.build import build_pipeline
+from router.wiring import build_context
 from serving.deployment import DeploymentEngineClient
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
@@ -32,9 +32,8 @@ class RouterReplica:
         handles: dict[str, DeploymentHandle[Any]],
         models_dir: str,
     ) -> None:
-        engines: dict[str, Engine] = {
-            model_id: DeploymentEngineClient(handle) for model_id, handle in handles.items()
-        }
+        clients = {model_id: DeploymentEngineClient(h) for model_id, h in handles.items()}
+        engines: dict[str, Engine] = dict(clients)
         self._externals: list[ExternalEngine] = []
         for provider in config.external_providers:
             external = ExternalEngine.from_env(provider, os.environ)
@@ -42,14 +41,12 @@ class RouterReplica:
                 engines[provider.id] = external
                 self._externals.append(external)
                 logger.info("external provider %s enabled", provider.id)
-        self._context = RouterContext(
-            engines=engines,
-            pipeline=build_pipeline(config, Path(models_dir), enabled=set(engines)),
-            aliases=config.router.aliases,
+        self._context = build_context(
+            config,
+            engines,
+            load_sources={model_id: clients[model_id] for model_id in handles},
+            models_dir=Path(models_dir),
             auth=ApiKeyAuth.from_settings(config.auth, os.environ),
-            model_cards=model_cards(config, engines),
-            max_body_bytes=config.router.max_body_bytes,
-            log_prompts=config.router.log_prompts,
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -65,26 +62,3 @@ class RouterReplica:
 RouterIngress: Deployment = serve.deployment(ray_actor_options={"num_cpus": 0})(
     serve.ingress()(RouterReplica)
 )
-
-
-def model_cards(
-    config: SwitchboardConfig, engines: dict[str, Engine]
-) -> tuple[dict[str, Any], ...]:
-    """``/v1/models`` entries: every servable model, then the routing aliases."""
-    windows = {m.id: m.context_window for m in config.models}
-    windows |= {p.id: p.context_window for p in config.external_providers}
-    cards = [_card(model_id, "switchboard", windows[model_id]) for model_id in engines]
-    # An alias can reach every serving model: advertise the largest window among them.
-    widest = max(windows[model_id] for model_id in engines)
-    cards += [_card(alias, "switchboard-router", widest) for alias in config.router.aliases]
-    return tuple(cards)
-
-
-def _card(model_id: str, owner: str, context_window: int) -> dict[str, Any]:
-    return {
-        "id": model_id,
-        "object": "model",
-        "created": 0,
-        "owned_by": owner,
-        "context_window": context_window,
-    }

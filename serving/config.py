@@ -82,6 +82,17 @@ class DeploymentOptions(StrictModel):
     num_gpus: float = Field(0.0, ge=0)
 
 
+class SaturationRules(StrictModel):
+    """When the router stops sending a model more work and overflows instead (defaults in
+    the spirit of llm-d's: a queue of 5 per replica, KV cache 80 % full). Stale load
+    counts as saturated: a router that cannot see a model must not pile onto it."""
+
+    max_waiting_per_replica: float = Field(5.0, gt=0)
+    max_kv_cache_usage: float = Field(0.8, gt=0, le=1)
+    stale_after_s: float = Field(1.0, gt=0)
+    backpressure_hold_s: float = Field(0.5, ge=0, description="after a full-queue refusal")
+
+
 class TransformersEngineArgs(StrictModel):
     dtype: Dtype = "float32"
     max_batch_size: int = Field(8, ge=1, le=256, description="sequences decoded together")
@@ -114,6 +125,7 @@ class LocalModelConfig(StrictModel):
     supports_tools: bool = False
     vision: bool = False
     deployment: DeploymentOptions = DeploymentOptions()
+    saturation: SaturationRules = SaturationRules()
     transformers: TransformersEngineArgs = TransformersEngineArgs()
     vllm: VllmEngineArgs = VllmEngineArgs()
 
@@ -151,6 +163,11 @@ class ExternalTimeouts(StrictModel):
     idle_s: float = Field(30.0, gt=0, description="between two streamed chunks")
 
 
+class CircuitBreakerSettings(StrictModel):
+    failure_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
+    open_s: float = Field(30.0, gt=0, description="how long it stays open before a probe")
+
+
 class ExternalProviderConfig(StrictModel):
     """An OpenAI-compatible API. Active only when the env var named by ``base_url_env`` is
     set; the key and upstream model name also come from env, never from this file."""
@@ -170,3 +187,4 @@ class ExternalProviderConfig(StrictModel):
     )
     max_concurrency: int = Field(64, ge=1, description="in-flight requests per router replica")
     timeouts: ExternalTimeouts = ExternalTimeouts()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()

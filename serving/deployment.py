@@ -124,6 +124,12 @@ class DeploymentEngineClient:
         stats: EngineStats = await self._handle.stats.remote()
         return stats
 
+    async def replica_stats(self) -> list[EngineStats]:
+        """Every replica's stats. ``broadcast`` bypasses the bounded queue, so a busy
+        model still answers, and reaches replicas Serve's own router has not polled."""
+        results: list[EngineStats] = await self._handle.broadcast("stats").results_async()
+        return results
+
     async def check_health(self) -> None:
         """Ready when the controller reports a healthy deployment. Asked of the controller,
         not of a replica: a probe through the model's bounded queue would fail exactly

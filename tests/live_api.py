@@ -11,8 +11,8 @@ import uvicorn
 from router.api import RouterContext, build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
-from router.ingress import model_cards
-from router.routing.build import build_pipeline
+from router.load.poller import LoadSource, SingleEngineLoad
+from router.wiring import build_context
 from serving.engine import Engine
 from serving.weights import default_models_dir
 from tests.builders import free_port, smol_only_config
@@ -24,16 +24,20 @@ def context(
     max_body_bytes: int = 65536,
     config: SwitchboardConfig | None = None,
 ) -> RouterContext:
-    """The router's context over ``engines`` (ids from ``config``, default: SmolLM2 only)."""
+    """The router's context over in-process ``engines`` (ids from ``config``, default:
+    SmolLM2 only), wired exactly as the Serve replica wires it."""
     config = config or smol_only_config()
-    return RouterContext(
-        engines=engines,
-        pipeline=build_pipeline(config, default_models_dir(), enabled=set(engines)),
-        aliases=config.router.aliases,
-        auth=ApiKeyAuth(keys, config.auth.keys),
-        model_cards=model_cards(config, dict(engines)),
-        max_body_bytes=max_body_bytes,
+    config = config.model_copy(
+        update={"router": config.router.model_copy(update={"max_body_bytes": max_body_bytes})}
     )
+    local = {m.id for m in config.models}
+    sources: dict[str, LoadSource] = {
+        model_id: SingleEngineLoad(engine)
+        for model_id, engine in engines.items()
+        if model_id in local
+    }
+    auth = ApiKeyAuth(keys, config.auth.keys)
+    return build_context(config, engines, sources, default_models_dir(), auth)
 
 
 @contextmanager
@@ -46,7 +50,10 @@ def serve_api(ctx: RouterContext) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
+    # Started, and the load view has seen every local model (until then it is saturated).
+    while time.monotonic() < deadline and not (
+        server.started and all(ctx.poller.load(m) for m in ctx.poller.model_ids)
+    ):
         time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,92 @@
+"""LoadPoller: every model's per-replica engine stats, refreshed every ``interval_s``.
+
+Ray Serve's own routing stats reach the controller only every ~10 s; this asks every
+replica directly (``handle.broadcast("stats")``, which bypasses the bounded queue) so
+the saturation view is a few hundred milliseconds old at most. A failed poll keeps the
+previous snapshot, whose age then makes it stale: stale load counts as saturated.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from serving.engine import Engine, EngineStats
+
+logger = logging.getLogger(__name__)
+
+
+class LoadSource(Protocol):
+    async def replica_stats(self) -> list[EngineStats]:
+        """The current stats of every replica of one model."""
+        ...
+
+
+class SingleEngineLoad:
+    """A ``LoadSource`` for an engine hosted in this process (one replica)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def replica_stats(self) -> list[EngineStats]:
+        return [await self._engine.stats()]
+
+
+@dataclass(frozen=True)
+class ModelLoad:
+    polled_at: float  # the poller's clock when the answer came back
+    replicas: tuple[EngineStats, ...]
+
+
+class LoadPoller:
+    def __init__(
+        self,
+        sources: Mapping[str, LoadSource],
+        interval_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._sources = dict(sources)
+        self._interval_s = interval_s
+        self._clock = clock
+        self._loads: dict[str, ModelLoad] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(self._sources)
+
+    def load(self, model_id: str) -> ModelLoad | None:
+        return self._loads.get(model_id)
+
+    async def poll_once(self) -> None:
+        models = list(self._sources)
+        answers = await asyncio.gather(
+            *(self._ask(model_id) for model_id in models), return_exceptions=True
+        )
+        for model_id, answer in zip(models, answers, strict=True):
+            if isinstance(answer, BaseException):
+                logger.warning("load poll of %s failed: %r", model_id, answer)
+            else:
+                self._loads[model_id] = ModelLoad(self._clock(), tuple(answer))
+
+    async def _ask(self, model_id: str) -> list[EngineStats]:
+        # A poll slower than the staleness limit is useless: give up on it.
+        return await asyncio.wait_for(self._sources[model_id].replica_stats(), 2 * self._interval_s)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self._interval_s)

@@ -1,0 +1,72 @@
+"""SaturationView: is a local model too busy to take one more request right now?
+
+Inputs: the polled per-replica engine stats (running, waiting, KV-cache use), this
+router's own in-flight count for the model, and recent back-pressure refusals. Formula,
+per model, first match wins:
+- no stats yet, or stats older than ``stale_after_s``            -> ``stale``
+- a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
+- queued per replica >= ``max_waiting_per_replica``                -> ``queue``
+- any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
+"Queued" is the engines' waiting count plus what waits in Ray Serve's queue in front of
+the replicas, where no engine sees it: this router's in-flight requests beyond what the
+replicas accept (``max_ongoing_requests`` each).
+Config: ``models[].saturation``. Trade-off: one router replica sees only its own
+in-flight requests; the engines' counts cover everyone's.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from router.load.poller import LoadPoller
+from serving.config import LocalModelConfig
+
+
+@dataclass(frozen=True)
+class Saturation:
+    saturated: bool
+    reason: str | None = None  # stale, backpressure, queue, kv_cache
+    queued_per_replica: float = 0.0
+
+
+FREE = Saturation(saturated=False)
+
+
+class SaturationView:
+    def __init__(
+        self,
+        poller: LoadPoller,
+        models: Mapping[str, LocalModelConfig],
+        clock: Callable[[], float],
+    ) -> None:
+        self._poller, self._models, self._clock = poller, dict(models), clock
+        self._in_flight: dict[str, int] = dict.fromkeys(self._models, 0)
+        self._refused_at: dict[str, float] = {}
+
+    def state(self, model_id: str) -> Saturation:
+        model, load = self._models[model_id], self._poller.load(model_id)
+        rules = model.saturation
+        now = self._clock()
+        if load is None or not load.replicas or now - load.polled_at > rules.stale_after_s:
+            return Saturation(True, "stale")
+        if now - self._refused_at.get(model_id, -float("inf")) < rules.backpressure_hold_s:
+            return Saturation(True, "backpressure")
+        replicas = len(load.replicas)
+        accepted = replicas * model.deployment.max_ongoing_requests
+        in_ray_queue = max(0, self._in_flight[model_id] - accepted)
+        per_replica = (sum(r.waiting for r in load.replicas) + in_ray_queue) / replicas
+        if per_replica >= rules.max_waiting_per_replica:
+            return Saturation(True, "queue", per_replica)
+        kv = [r.kv_cache_usage for r in load.replicas if r.kv_cache_usage is not None]
+        if kv and max(kv) >= rules.max_kv_cache_usage:
+            return Saturation(True, "kv_cache", per_replica)
+        return Saturation(False, None, per_replica)
+
+    def refused(self, model_id: str) -> None:
+        """Ray Serve's bounded queue refused a request: saturated right now."""
+        self._refused_at[model_id] = self._clock()
+
+    def started(self, model_id: str) -> None:
+        self._in_flight[model_id] += 1
+
+    def finished(self, model_id: str) -> None:
+        self._in_flight[model_id] -= 1

@@ -1,0 +1,47 @@
+"""Assemble the router's context from the typed config and the engines it can reach:
+the one place that wires routing, load view, circuit breakers and dispatch together,
+for the Serve replica (``router.ingress``) and the in-process test server alike."""
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from router.api import RouterContext
+from router.auth import ApiKeyAuth
+from router.config import SwitchboardConfig
+from router.dispatcher import Dispatcher
+from router.load.circuit_breaker import CircuitBreaker
+from router.load.poller import LoadPoller, LoadSource
+from router.load.saturation import SaturationView
+from router.model_cards import model_cards
+from router.routing.build import build_pipeline
+from serving.engine import Engine
+
+
+def build_context(
+    config: SwitchboardConfig,
+    engines: Mapping[str, Engine],
+    load_sources: Mapping[str, LoadSource],
+    models_dir: Path,
+    auth: ApiKeyAuth,
+) -> RouterContext:
+    """``engines``: every serving model by id; ``load_sources``: the local ones' stats."""
+    clock = time.monotonic
+    poller = LoadPoller(load_sources, config.router.load_poll_interval_s, clock)
+    local = {m.id: m for m in config.models if m.id in load_sources}
+    breakers = {
+        p.id: CircuitBreaker(p.circuit_breaker, clock)
+        for p in config.external_providers
+        if p.id in engines
+    }
+    return RouterContext(
+        engines=engines,
+        pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
+        dispatcher=Dispatcher(engines, SaturationView(poller, local, clock), breakers),
+        poller=poller,
+        aliases=config.router.aliases,
+        auth=auth,
+        model_cards=model_cards(config, engines),
+        max_body_bytes=config.router.max_body_bytes,
+        log_prompts=config.router.log_prompts,
+    )

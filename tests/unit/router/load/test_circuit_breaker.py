@@ -1,0 +1,63 @@
+"""CircuitBreaker on an injected clock: closed -> open -> half-open -> closed/open."""
+
+from router.load.circuit_breaker import CircuitBreaker
+from serving.config import CircuitBreakerSettings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def breaker(clock: Clock) -> CircuitBreaker:
+    return CircuitBreaker(CircuitBreakerSettings(failure_threshold=3, open_s=30), clock)
+
+
+def test_opens_after_consecutive_failures_and_probes_after_the_hold() -> None:
+    clock = Clock()
+    circuit = breaker(clock)
+    for _ in range(2):
+        circuit.failed()
+    assert circuit.state == "closed" and circuit.allow()
+    circuit.failed()
+    assert circuit.state == "open" and not circuit.allow()
+    clock.now += 30
+    assert circuit.state == "half_open"
+    assert circuit.allow() and not circuit.allow()  # exactly one probe
+    circuit.succeeded()
+    assert circuit.state == "closed" and circuit.allow()
+
+
+def test_a_failed_probe_opens_it_again() -> None:
+    clock = Clock()
+    circuit = breaker(clock)
+    for _ in range(3):
+        circuit.failed()
+    clock.now += 31
+    assert circuit.allow()
+    circuit.failed()
+    assert circuit.state == "open"
+
+
+def test_success_resets_the_count() -> None:
+    circuit = breaker(Clock())
+    for _ in range(2):
+        circuit.failed()
+    circuit.succeeded()
+    for _ in range(2):
+        circuit.failed()
+    assert circuit.state == "closed"
+
+
+def test_a_429_opens_at_once_for_its_retry_after() -> None:
+    clock = Clock()
+    circuit = breaker(clock)
+    circuit.failed(retry_after_s=120)
+    assert circuit.state == "open"
+    clock.now += 60
+    assert circuit.state == "open"  # longer than open_s: the provider's word counts
+    clock.now += 60
+    assert circuit.state == "half_open"

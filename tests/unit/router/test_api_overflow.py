@@ -1,0 +1,107 @@
+"""Load-aware dispatch through the live HTTP API (no Ray): the real small model, made
+easy to saturate, and the fake provider process as the overflow target."""
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+from router.config_loader import parse_config
+from serving.engine import Engine
+from serving.transformers_engine import TransformersEngine
+from tests.builders import smol_only_raw
+from tests.fake_provider.fixtures import FakeProviderProcess
+from tests.live_api import context, serve_api
+from tests.unit.router.test_api import SMOL, external
+
+pytestmark = pytest.mark.slow
+ECONOMY = {"x-switchboard-quality": "0"}  # SmolLM2 first, the provider next
+
+
+def tight_config(**provider: Any) -> Any:
+    """SmolLM2 takes one request at a time and counts one more as a full queue."""
+    raw = smol_only_raw(
+        deployment={"max_ongoing_requests": 1, "max_queued_requests": 4, "num_cpus": 1},
+        saturation={"max_waiting_per_replica": 1},
+    )
+    raw["external_providers"][0].update(provider)
+    return parse_config(raw)
+
+
+@pytest.fixture(scope="module")
+def api(smol_engine: TransformersEngine) -> Iterator[str]:
+    with FakeProviderProcess("--rate-limit-rate", "0") as fake:
+        engines: dict[str, Engine] = {SMOL: smol_engine, "external": external(fake)}
+        with serve_api(context(engines, config=tight_config())) as url:
+            yield url
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], **fields: Any
+) -> tuple[int, dict[str, str], bytes]:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "Tell a story."}], **fields}
+    async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as reply:
+        return reply.status, dict(reply.headers), await reply.read()
+
+
+@asynccontextmanager
+async def busy_small_model(session: aiohttp.ClientSession, url: str) -> AsyncIterator[None]:
+    """Two streams on SmolLM2 held open: one running, one queued in front of it."""
+    body = {"model": SMOL, "stream": True, "max_tokens": 32,
+            "messages": [{"role": "user", "content": "Count slowly."}]}  # fmt: skip
+    replies = [await session.post(f"{url}/v1/chat/completions", json=body) for _ in range(2)]
+    try:
+        assert all(r.status == 200 for r in replies)
+        yield
+    finally:
+        for reply in replies:
+            await reply.read()
+
+
+async def test_a_saturated_local_model_overflows_to_the_provider(api: str) -> None:
+    async with aiohttp.ClientSession() as session, busy_small_model(session, api):
+        status, headers, _ = await post(session, api, ECONOMY, max_tokens=4)
+    assert status == 200
+    assert headers["x-switchboard-model"] == "external"
+    assert headers["x-switchboard-route"] == "overflow"
+    assert headers["x-switchboard-overflow"] == f"{SMOL}=queue"
+
+
+async def test_nothing_free_is_a_fast_429_with_retry_after(api: str) -> None:
+    local_only = {**ECONOMY, "x-switchboard-local-only": "true"}
+    async with aiohttp.ClientSession() as session, busy_small_model(session, api):
+        started = time.perf_counter()
+        status, headers, raw = await post(session, api, local_only, max_tokens=4)
+        elapsed = time.perf_counter() - started
+    assert status == 429 and headers["Retry-After"] == "1"
+    assert b"smollm2-135m: queue" in raw
+    assert elapsed < 0.5  # refused at once, not after a queue timeout
+
+
+async def test_when_load_drains_the_small_model_serves_again(api: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        status, headers, _ = await post(session, api, ECONOMY, max_tokens=4)
+    assert status == 200 and headers["x-switchboard-model"] == SMOL
+    assert "x-switchboard-overflow" not in headers
+
+
+async def test_a_failing_provider_fails_over_then_its_circuit_opens(
+    smol_engine: TransformersEngine,
+) -> None:
+    config = tight_config(circuit_breaker={"failure_threshold": 2, "open_s": 60})
+    quality = {"x-switchboard-quality": "1"}  # the provider first, SmolLM2 next
+    with FakeProviderProcess("--error-rate", "1") as broken:
+        engines: dict[str, Engine] = {SMOL: smol_engine, "external": external(broken)}
+        with serve_api(context(engines, config=config)) as url:
+            async with aiohttp.ClientSession() as session:
+                answers = [await post(session, url, quality, max_tokens=4) for _ in range(3)]
+                pinned = await post(session, url, {}, model="external", max_tokens=4)
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert all(headers["x-switchboard-model"] == SMOL for _, headers, _ in answers)
+    overflow = [headers["x-switchboard-overflow"] for _, headers, _ in answers]
+    assert overflow == ["external=unavailable", "external=unavailable", "external=circuit_open"]
+    status, headers, raw = pinned
+    assert status == 503 and headers["Retry-After"] == "1" and b"circuit_open" in raw
