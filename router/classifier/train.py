@@ -28,6 +28,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from router.classifier.artifact import ClassifierArtifact
 from router.classifier.embedder import Embedder
+from router.classifier.groups import task_groups, unique_prompts
 from router.classifier.labels import LabelledPrompt
 from router.classifier.text import routing_text
 
@@ -57,16 +58,18 @@ class Trained:
 
 
 def split_by_task(records: Sequence[LabelledPrompt], held_out_share: float, seed: int) -> TaskSplit:
-    """Hold out ``round(held_out_share * tasks)`` whole tasks (at least one, and at least
-    one left to train on), drawn by a seeded permutation of the sorted task names."""
-    tasks = sorted({r.task for r in records})
-    if len(tasks) < 2:
-        raise ValueError(f"a task-held-out split needs two or more tasks, got {len(tasks)}")
-    count = min(len(tasks) - 1, max(1, round(held_out_share * len(tasks))))
-    held = {str(t) for t in np.random.default_rng(seed).permutation(tasks)[:count]}
+    """Hold out ``round(held_out_share * groups)`` whole task groups (``groups``: tasks
+    that share prompts or instructions; at least one group each side), drawn by a
+    seeded permutation of the sorted group names."""
+    group_of = task_groups(records)
+    groups = sorted(set(group_of.values()))
+    if len(groups) < 2:
+        raise ValueError(f"a task-held-out split needs two or more task groups, got {len(groups)}")
+    count = min(len(groups) - 1, max(1, round(held_out_share * len(groups))))
+    held = {str(g) for g in np.random.default_rng(seed).permutation(groups)[:count]}
     return TaskSplit(
-        train=tuple(r for r in records if r.task not in held),
-        held_out=tuple(r for r in records if r.task in held),
+        train=tuple(r for r in records if group_of[r.task] not in held),
+        held_out=tuple(r for r in records if group_of[r.task] in held),
     )
 
 
@@ -92,6 +95,7 @@ def train(
 ) -> Trained:
     """Split by task, fit on the training tasks, and embed the held-out ones for the
     evaluation of exactly this artifact."""
+    records = unique_prompts(records)
     split = split_by_task(records, held_out_share, seed)
     counts = {
         "prompts": len(records),
@@ -115,7 +119,8 @@ def fit_artifact(
     provenance: Mapping[str, Any],
 ) -> ClassifierArtifact:
     """Both heads and the out-of-fold calibration table, from one set of records."""
-    groups = np.array([r.task for r in records])
+    group_of = task_groups(records)
+    groups = np.array([group_of[r.task] for r in records])
     target = np.array([r.small_suffices for r in records])
     if target.all() or not target.any():
         raise ValueError("training labels need prompts where the small model suffices and not")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from router.classifier.artifact import ClassifierArtifact
+from router.classifier.groups import unique_prompts
 from router.classifier.labels import write_labels
 from router.cli import main
 from tests.unit.router.classifier.synthetic import synthetic_records
@@ -20,7 +21,8 @@ def test_train_writes_artifact_and_report(
     assert main([*argv, "--report-dir", str(reports), "--seed", "0"]) == 0
 
     artifact = ClassifierArtifact.load(out)
-    assert artifact.provenance["prompts"] == len(synthetic_records())
+    # Repeated prompts are counted once (see router.classifier.groups).
+    assert artifact.provenance["prompts"] == len(unique_prompts(synthetic_records()))
     assert set(artifact.categories) == {"math", "language", "knowledge"}
     (json_path,) = reports.glob("routing_eval_*.json")
     report = json.loads(json_path.read_text())

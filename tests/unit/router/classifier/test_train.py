@@ -4,9 +4,13 @@ import numpy as np
 import pytest
 
 from router.classifier.artifact import ClassifierArtifact
+from router.classifier.commands import DEFAULT_LABELS
 from router.classifier.embedder import Embedder
 from router.classifier.evaluate import held_out_evaluation
+from router.classifier.groups import unique_prompts
+from router.classifier.labels import read_labels
 from router.classifier.model import RoutingClassifier
+from router.classifier.text import routing_text
 from router.classifier.train import Trained, embed_records, fit_artifact, split_by_task
 from tests.unit.router.classifier.synthetic import synthetic_records
 
@@ -27,7 +31,7 @@ def test_split_keeps_a_task_on_each_side() -> None:
     records = synthetic_records()
     assert len({r.task for r in split_by_task(records, 0.999, 0).train}) == 1
     assert len(split_by_task(records, 0.0, 0).held_out_tasks) == 1
-    with pytest.raises(ValueError, match="two or more tasks"):
+    with pytest.raises(ValueError, match="two or more task groups"):
         split_by_task([r for r in records if r.task == "capital-0"], 0.25, 0)
 
 
@@ -80,3 +84,16 @@ def _assert_same(actual: ClassifierArtifact, expected: ClassifierArtifact) -> No
     np.testing.assert_array_equal(actual.calibration, expected.calibration)
     assert actual.categories == expected.categories
     assert actual.provenance == expected.provenance
+
+
+def test_held_out_tasks_share_no_prompt_or_instructions_with_training() -> None:
+    """Eval folders that reuse each other's samples or system prompts stay together."""
+    records = unique_prompts(read_labels(DEFAULT_LABELS))
+    split = split_by_task(records, held_out_share=0.25, seed=0)
+    seen = {routing_text(r.messages) for r in split.train}
+    systems = {m["content"] for r in split.train for m in r.messages if m["role"] == "system"}
+    for record in split.held_out:
+        assert routing_text(record.messages) not in seen
+        for message in record.messages:
+            if message["role"] == "system" and len(message["content"]) >= 40:
+                assert message["content"] not in systems, record.task
