@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from router.auth import ApiKeyAuth, Caller
 from router.body_limit import BodySizeLimit
-from router.decision_log import log_decision
+from router.decision_log import log_decision, log_refusal
 from router.dispatch import PrimedStream
 from router.dispatcher import Dispatched, Dispatcher
 from router.error_handlers import install_error_handlers
@@ -131,7 +131,11 @@ async def _complete(
         body, request, caller=call.caller, headers=dict(call.http.headers), aliases=ctx.aliases
     )
     # Off the event loop: token counting and the classifier are CPU work.
-    decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
+    try:
+        decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
+    except ApiError as exc:
+        log_refusal(request_id, call.caller, facts, exc)
+        raise
     try:
         dispatched = await ctx.dispatcher.dispatch(decision, request)
     except ApiError as exc:

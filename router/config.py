@@ -68,6 +68,9 @@ class SwitchboardConfig(StrictModel):
     @model_validator(mode="after")
     def _routing_targets_exist(self) -> Self:
         ids = set(self.all_ids())
+        names = [rule.name for rule in self.router.rules]
+        if len(names) != len(set(names)):
+            raise ValueError(f"router.rules: rule names must be unique (got {names})")
         for alias in self.router.aliases:
             if alias in ids:
                 raise ValueError(f"router.aliases: {alias!r} is already a model id")

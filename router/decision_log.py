@@ -10,12 +10,10 @@ import logging
 from typing import Any
 
 from router.auth import Caller
-from router.classifier.text import routing_text
 from router.dispatcher import Dispatched, Skipped
 from router.errors import ApiError
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
-from serving.engine import ChatPrompt
 
 logger = logging.getLogger("switchboard.decisions")
 
@@ -44,8 +42,18 @@ def log_decision(
         record["served_by"], skipped = outcome.primed.model_id, outcome.skipped
     record["skipped"] = [{"model": s.model_id, "reason": s.reason} for s in skipped]
     if log_prompts:
-        prompt = facts.generation.prompt
-        record["prompt"] = (
-            routing_text(prompt.messages) if isinstance(prompt, ChatPrompt) else prompt.text
-        )
+        record["prompt"] = facts.routing_text()
+    logger.info(json.dumps(record, ensure_ascii=False))
+
+
+def log_refusal(request_id: str, caller: Caller, facts: RequestFacts, error: ApiError) -> None:
+    """A request the pipeline refused (no model passed the filters, an unknown model...)."""
+    record = {
+        "request_id": request_id,
+        "key": caller.name,
+        "requested": facts.requested_model,
+        "refused": error.code or error.error_type,
+        "status": error.status,
+        "detail": error.message,
+    }
     logger.info(json.dumps(record, ensure_ascii=False))

@@ -55,6 +55,9 @@ class ChatMessage(OpenAIModel):
     def has_non_text_parts(self) -> bool:
         return isinstance(self.content, list) and any(p.type != "text" for p in self.content)
 
+    def part_types(self) -> set[str]:
+        return {p.type for p in self.content} if isinstance(self.content, list) else set()
+
 
 def _decoded_arguments(call: Any) -> Any:
     """OpenAI sends a call's arguments as a JSON string; chat templates render them as an
@@ -118,7 +121,7 @@ class ChatCompletionRequest(SamplingFields):
     logprobs: bool | None = None
 
     def has_images(self) -> bool:
-        return any(message.has_non_text_parts() for message in self.messages)
+        return any("image_url" in message.part_types() for message in self.messages)
 
     def requested_max_tokens(self) -> int | None:
         # max_completion_tokens supersedes the deprecated max_tokens in the OpenAI API.

@@ -74,8 +74,8 @@ class RuleCondition(StrictModel):
 
     @model_validator(mode="after")
     def _says_something(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("a rule needs at least one condition under `when`")
+        if not any(getattr(self, name) for name in type(self).model_fields):
+            raise ValueError("a rule needs at least one non-empty condition under `when`")
         return self
 
 
@@ -87,7 +87,8 @@ class RuleAction(StrictModel):
 
     @model_validator(mode="after")
     def _does_something(self) -> Self:
-        if not self.model_fields_set:
+        acts = (self.pin, self.restrict_to, self.forbid_external, self.knob is not None)
+        if not any(acts):
             raise ValueError("a rule needs at least one action under `then`")
         return self
 

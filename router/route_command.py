@@ -114,7 +114,9 @@ def _print_one(outcome: Decision | ApiError, as_json: bool) -> int:
 def _enabled(config: SwitchboardConfig, environ: Mapping[str, str]) -> set[str]:
     """The ids a server started with this environment would serve."""
     local = {m.id for m in config.models}
-    return local | {p.id for p in config.external_providers if environ.get(p.base_url_env)}
+    # The server's own rule (ExternalEngine.from_env): a non-blank base-URL variable.
+    on = {p.id for p in config.external_providers if environ.get(p.base_url_env, "").strip()}
+    return local | on
 
 
 def _caller(config: SwitchboardConfig, key_name: str | None) -> Caller:

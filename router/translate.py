@@ -20,6 +20,13 @@ def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequ
     _check_sampling(body)
     if body.logprobs:
         raise InvalidRequest("`logprobs` is not supported.", param="logprobs")
+    unknown = set().union(*(m.part_types() for m in body.messages)) - {"text", "image_url"}
+    if unknown:
+        raise InvalidRequest(
+            f"Content parts of type {', '.join(sorted(unknown))} are not supported "
+            "(text and image_url are).",
+            param="messages",
+        )
     prompt = ChatPrompt(messages=tuple(m.template_view() for m in body.messages))
     sampling = body.sampling(body.requested_max_tokens())
     return GenerationRequest(

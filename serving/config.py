@@ -181,7 +181,7 @@ class ExternalProviderConfig(StrictModel):
     cost: Cost
     supports_tools: bool = False
     vision: bool = False
-    json_output: bool = Field(True, description="honours `response_format` JSON modes")
+    json_output: bool = Field(False, description="honours `response_format` JSON modes")
     count_tokens_with: ModelId | None = Field(
         None, description="a local model whose tokenizer counts prompts for this provider"
     )

@@ -25,6 +25,8 @@ def smol_only_raw(**model_overrides: Any) -> dict[str, Any]:
     raw = default_fleet_raw()
     smol = next(m for m in raw["models"] if m["id"] == "smollm2-135m")
     raw["models"] = [{**smol, **model_overrides}]
+    for provider in raw["external_providers"]:  # count with the one local tokenizer left
+        provider["count_tokens_with"] = smol["id"]
     return raw
 
 

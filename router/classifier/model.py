@@ -24,10 +24,6 @@ class RoutingClassifier:
         self._artifact = artifact
         self._embedder = embedder
 
-    @property
-    def artifact(self) -> ClassifierArtifact:
-        return self._artifact
-
     def estimate(self, text: str) -> Estimate:
         return self.estimate_embedded(self._embedder.embed([text])[0])
 

@@ -12,12 +12,12 @@ def routing_text(messages: Sequence[Mapping[str, Any]]) -> str:
     and assistant replies add length (and embedding cost) without saying much about how
     hard the next answer is.
     """
-    system = [_content(m) for m in messages if m.get("role") == "system"]
-    users = [_content(m) for m in messages if m.get("role") == "user"]
+    system = [message_text(m) for m in messages if m.get("role") == "system"]
+    users = [message_text(m) for m in messages if m.get("role") == "user"]
     return "\n".join(system + users[-1:])
 
 
-def _content(message: Mapping[str, Any]) -> str:
+def message_text(message: Mapping[str, Any]) -> str:
     """Plain string content, or the text parts of an OpenAI content-part list."""
     content = message.get("content")
     if isinstance(content, str):

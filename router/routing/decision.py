@@ -1,5 +1,6 @@
 """The routing decision as a value: what serves, what else could, what could not and why."""
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -59,8 +60,12 @@ class Decision:
         knob = None
         if self.knob is not None:
             knob = {"large_share": self.knob.large_share, "source": self.knob.source}
-            if self.knob.threshold is not None:
-                knob["threshold"] = round(self.knob.threshold, 4)
+            threshold = self.knob.threshold
+            # At share 0 or 1 the threshold is -inf/+inf, which JSON cannot carry.
+            if threshold is not None and math.isfinite(threshold):
+                knob["threshold"] = round(threshold, 4)
+            else:
+                knob["threshold"] = None
         return {
             "model": self.model_id,
             "route": self.route,

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from router.auth import ANONYMOUS, Caller
+from router.classifier.text import message_text, routing_text
 from router.openai_types import SamplingFields
 from router.policy_config import Knob
 from router.routing.tokens import TokenCount
@@ -80,12 +81,9 @@ class RequestFacts:
         if not isinstance(prompt, ChatPrompt):
             return prompt.text
         users = [m for m in prompt.messages if m.get("role") == "user"]
-        return _text(users[-1].get("content")) if users else ""
+        return message_text(users[-1]) if users else ""
 
-
-def _text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: the text ones
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
-    return ""
+    def routing_text(self) -> str:
+        """What the classifier reads (and a decision log shows when prompts are on)."""
+        prompt = self.generation.prompt
+        return routing_text(prompt.messages) if isinstance(prompt, ChatPrompt) else prompt.text

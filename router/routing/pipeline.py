@@ -10,8 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from router.classifier.model import Estimate, RoutingClassifier
-from router.classifier.text import routing_text
-from router.errors import ModelNotFound
+from router.errors import ModelNotFound, ServiceUnavailable
 from router.routing.decision import Decision, Exclusion, RankedModel, RouteReason
 from router.routing.facts import RequestFacts
 from router.routing.policy import KnobPolicy
@@ -19,7 +18,6 @@ from router.routing.rules import RuleBook
 from router.routing.stages import Picker, ScoredTarget, Scorer, TargetFilter
 from router.routing.targets import RouteTarget
 from router.routing.tokens import PromptTokenCounter
-from serving.engine import ChatPrompt
 
 
 class RoutingPipeline:
@@ -43,10 +41,6 @@ class RoutingPipeline:
         self._policy, self._scorers, self._picker = policy, tuple(scorers), picker
         self._clock = clock
 
-    @property
-    def target_ids(self) -> list[str]:
-        return list(self._targets)
-
     def decide(self, facts: RequestFacts) -> Decision:
         """The decision, or the ``ApiError`` of the best excluded candidate."""
         started = self._clock()
@@ -56,14 +50,15 @@ class RoutingPipeline:
         facts = replace(facts, prompt_tokens=counts)
         kept, excluded = self._filter(facts, candidates)
         estimate, knob, threshold = None, None, 0.0
-        if route == "classifier" and len(kept) > 1:
-            knob = self._policy.choose(facts)
+        if route == "classifier":
+            knob = self._policy.choose(facts)  # also validates the knob header
+        if knob is not None and len(kept) > 1:
             threshold = self._classifier.threshold_for(knob.large_share)
             knob = replace(knob, threshold=threshold)
             if any(t.quality_tier <= self._small_max_tier for t in kept):
                 estimate = self._estimate(facts)
         elif route == "classifier":
-            route = "only-candidate"
+            route, knob = "only-candidate", None
         ranked = self._picker.rank([self._scored(facts, t, estimate) for t in kept], threshold)
         return Decision(
             model_id=ranked[0].target.id,
@@ -87,9 +82,14 @@ class RoutingPipeline:
                 )
             return [target], "pinned"
         pin = facts.rules.pin
-        if pin is not None and pin in self._targets:
-            return [self._targets[pin]], "rule"
-        return list(self._targets.values()), "classifier"
+        if pin is None:
+            return list(self._targets.values()), "classifier"
+        if pin not in self._targets:  # declared but not serving (a provider left off)
+            rules = ", ".join(facts.rules.matched)
+            raise ServiceUnavailable(
+                f"Routing rules ({rules}) pin model {pin!r}, which is not serving.", param="model"
+            )
+        return [self._targets[pin]], "rule"
 
     def _filter(
         self, facts: RequestFacts, candidates: list[RouteTarget]
@@ -104,7 +104,11 @@ class RoutingPipeline:
                 excluded.append(refusal)
         if not kept:
             # The client hears about the model that got furthest through the filters.
-            raise max(excluded, key=lambda pair: pair[0])[1].error
+            # On a tie, the model with the widest context window (its numbers are the
+            # ones a client can act on).
+            windows = {t.id: t.context_window for t in candidates}
+            _, closest = max(excluded, key=lambda p: (p[0], windows[p[1].model_id]))
+            raise closest.error
         return kept, [exclusion for _, exclusion in excluded]
 
     def _first_refusal(
@@ -117,9 +121,7 @@ class RoutingPipeline:
         return None
 
     def _estimate(self, facts: RequestFacts) -> Estimate:
-        prompt = facts.generation.prompt
-        text = routing_text(prompt.messages) if isinstance(prompt, ChatPrompt) else prompt.text
-        return self._classifier.estimate(text)
+        return self._classifier.estimate(facts.routing_text())
 
     def _scored(
         self, facts: RequestFacts, target: RouteTarget, estimate: Estimate | None

@@ -13,11 +13,12 @@ from typing import Any
 from transformers import AutoTokenizer
 
 from router.config import SwitchboardConfig
-from serving.engine import GenerationRequest
+from serving.engine import ChatPrompt, GenerationRequest
 from serving.errors import InvalidPrompt
 from serving.prompts import encode_prompt
 from serving.weights import prepared_dir
 
+_WARM_UP = GenerationRequest("warm-up", ChatPrompt(({"role": "user", "content": "hi"},)))
 # A count, or why the model's template refused the prompt.
 TokenCount = int | InvalidPrompt
 
@@ -34,7 +35,10 @@ class PromptTokenCounter:
         for provider in config.external_providers:
             if provider.count_tokens_with is not None:
                 by_model[provider.id] = by_model[provider.count_tokens_with]
-        return cls(by_model)
+        counter = cls(by_model)
+        # The first encode of a tokenizer mutates its settings: not under concurrency.
+        counter.count(list(by_model), _WARM_UP)
+        return counter
 
     def count(self, target_ids: list[str], request: GenerationRequest) -> dict[str, TokenCount]:
         """Counts for the targets that have a tokenizer; one count per distinct tokenizer."""

@@ -25,6 +25,8 @@ class ContextWindowFilter:
         if count is None:
             return None
         if isinstance(count, InvalidPrompt):
+            if target.external:
+                return None  # a borrowed local template refusing says nothing of the provider
             return InvalidRequest(f"Model {target.id!r}: {count}", param="messages")
         try:
             completion_budget(

@@ -93,9 +93,20 @@ async def test_one_decision_log_line_without_the_prompt(
     assert status == 200
     [line] = [r.getMessage() for r in caplog.records if r.name == "switchboard.decisions"]
     assert SECRET not in line
-    logged = json.loads(line)
+    logged = json.loads(line, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
+    assert OPEN not in line  # the key's name, never the key
     assert (logged["key"], logged["requested"], logged["model"]) == ("open", "auto", SMOL)
     assert [r["model"] for r in logged["ranked"]] == [SMOL, "external"]
     assert logged["knob"]["source"] == "request-header"
     assert 0.0 <= logged["estimate"]["small_suffices"] <= 1.0
     assert logged["request_id"] and logged["decision_ms"] > 0
+
+
+async def test_a_refused_request_is_logged_too(api: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="switchboard.decisions"):
+        status, _, _ = await ask(api, SMOL, max_tokens=8190, text=SECRET)
+    assert status == 400
+    [line] = [r.getMessage() for r in caplog.records if r.name == "switchboard.decisions"]
+    logged = json.loads(line, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
+    assert (logged["refused"], logged["status"]) == ("context_length_exceeded", 400)
+    assert SECRET not in line and OPEN not in line

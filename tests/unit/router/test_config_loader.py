@@ -149,6 +149,7 @@ def test_missing_weights_stop_start_up_with_the_prepare_hint(tmp_path: Path) -> 
 def test_folder_weights_must_exist(tmp_path: Path) -> None:
     raw = default_fleet_raw()
     raw["models"] = raw["models"][:1]
+    raw["external_providers"] = []
     raw["models"][0]["weights"] = {"source": "folder", "path": str(tmp_path / "absent")}
     config = parse_config(yaml.safe_load(yaml.safe_dump(raw)))
     with pytest.raises(ConfigError, match=r"models\[0\]\.weights"):
@@ -196,3 +197,16 @@ def test_the_labelling_fleet_serves_the_default_fleets_weights() -> None:
     served = load_config(MODELS_YAML)
     assert {m.id: m.weights for m in labelling.models} == {m.id: m.weights for m in served.models}
     assert all(m.engine == "vllm" for m in labelling.models)
+
+
+def test_rule_names_are_unique_and_rules_say_something() -> None:
+    raw = default_fleet_raw()
+    rule = {"name": "same", "when": {"key_groups": ["a"]}, "then": {"knob": 0.5}}
+    raw["router"]["rules"] = [rule, rule]
+    [problem] = problems_of(raw)
+    assert "rule names must be unique" in problem
+    raw["router"]["rules"] = [{"name": "empty", "when": {"metadata": {}}, "then": {"knob": 0.5}}]
+    assert any("at least one non-empty condition" in p for p in problems_of(raw))
+    raw["router"]["rules"] = [{"name": "idle", "when": {"key_groups": ["a"]},
+                               "then": {"forbid_external": False}}]  # fmt: skip
+    assert any("at least one action" in p for p in problems_of(raw))

@@ -108,3 +108,27 @@ def test_decision_renders_as_json(pipeline_for: PipelineFor) -> None:
     assert shown["estimate"]["category"] in ("code", "math")
     assert shown["knob"]["threshold"] == pytest.approx(0.5)
     assert shown["decision_ms"] > 0
+
+
+def test_a_rule_pinning_a_model_that_is_not_serving_is_503(pipeline_for: PipelineFor) -> None:
+    rule = {"name": "to-provider", "when": {"metadata": {"k": "v"}}, "then": {"pin": EXTERNAL}}
+    pipeline = pipeline_for(config=fleet_config(rules=[rule]), enabled={SMOL, QWEN})
+    with pytest.raises(ApiError) as raised:
+        pipeline.decide(facts(metadata={"k": "v"}))
+    assert raised.value.status == 503 and "to-provider" in raised.value.message
+
+
+def test_a_bad_knob_is_refused_even_with_one_candidate(pipeline_for: PipelineFor) -> None:
+    with pytest.raises(ApiError) as raised:
+        pipeline_for(enabled={SMOL}).decide(facts(headers={"x-switchboard-quality": "max"}))
+    assert raised.value.status == 400
+
+
+def test_on_a_tie_the_widest_window_names_the_numbers(pipeline_for: PipelineFor) -> None:
+    huge = "lorem ipsum dolor sit amet " * 7000  # over both local windows
+    request = facts(
+        messages=[{"role": "user", "content": huge}], headers={"x-switchboard-local-only": "1"}
+    )
+    with pytest.raises(ApiError) as raised:
+        pipeline_for().decide(request)
+    assert "32768" in raised.value.message  # Qwen's window, not SmolLM2's 8192
