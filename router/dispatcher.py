@@ -75,6 +75,8 @@ class Dispatcher:
         except ServiceUnavailable:
             breaker.failed()
             return Skipped(model_id, "unavailable")
+        except Overloaded:  # our own cap on requests in flight to it: busy, not broken
+            return Skipped(model_id, "at_capacity")
         breaker.succeeded()
         return primed
 

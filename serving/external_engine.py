@@ -31,7 +31,7 @@ from serving.engine import (
     ToolCallDelta,
     Usage,
 )
-from serving.errors import EngineUnavailable, UpstreamError
+from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
 from serving.sse import SSEDecoder
 
 logger = logging.getLogger(__name__)
@@ -205,6 +205,12 @@ class ExternalEngine:
         return self._session
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        if self._running >= self.config.max_concurrency:
+            # Refuse at once rather than wait for a connection slot: the router can
+            # send the request elsewhere, or answer 429, within milliseconds.
+            raise EngineOverloaded(
+                f"{self.config.max_concurrency} requests already in flight to the provider"
+            )
         self._running += 1
         try:
             response = await self._post(request)

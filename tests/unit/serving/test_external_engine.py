@@ -26,7 +26,7 @@ from serving.engine import (
     ToolUse,
     Usage,
 )
-from serving.errors import EngineUnavailable, UpstreamError
+from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
 from serving.external_engine import ExternalEngine, parse_retry_after
 from tests.fake_provider.fixtures import FakeProviderProcess
 
@@ -328,3 +328,24 @@ async def test_fake_provider_non_stream_and_models(fakes: dict) -> None:
     assert answer["choices"][0]["finish_reason"] == "length"
     assert answer["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     assert models["data"][0]["id"] == "fake-model"
+
+
+async def test_over_its_own_concurrency_cap_it_refuses_at_once(
+    fakes: dict[str, FakeProviderProcess],
+) -> None:
+    """Above ``max_concurrency`` the engine answers EngineOverloaded immediately (the router
+    overflows or sheds) instead of waiting for a pooled connection."""
+    engine = ExternalEngine(
+        fakes["main"].base_url, KEY, "m", CONFIG.model_copy(update={"max_concurrency": 1})
+    )
+    try:
+        stream = engine.generate(chat("one two three"))
+        await anext(stream)
+        started = time.perf_counter()
+        with pytest.raises(EngineOverloaded):
+            await collect(engine, chat("second"))
+        assert time.perf_counter() - started < 0.1
+        await stream.aclose()
+        assert len(texts(await collect(engine, chat("third")))[0].split()) > 0  # slot free
+    finally:
+        await engine.close()
