@@ -23,6 +23,7 @@ from router.dispatcher import Dispatched, Dispatcher
 from router.error_handlers import install_error_handlers
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
 from router.load.poller import LoadPoller
+from router.load.rate_limit import EXPECTED_COMPLETION_TOKENS, RateLimiter
 from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
 from router.policy_config import Knob
 from router.responses import (
@@ -51,6 +52,7 @@ class RouterContext:
     pipeline: RoutingPipeline
     dispatcher: Dispatcher
     poller: LoadPoller
+    limiter: RateLimiter
     aliases: Mapping[str, Knob | None]  # alias -> the knob it carries
     auth: ApiKeyAuth
     model_cards: tuple[dict[str, Any], ...]
@@ -133,11 +135,14 @@ async def _complete(
     # Off the event loop: token counting and the classifier are CPU work.
     try:
         decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
+        budget = request.sampling.max_tokens or EXPECTED_COMPLETION_TOKENS
+        ctx.limiter.admit(call.caller, (decision.prompt_tokens or 0) + budget)
     except ApiError as exc:
         log_refusal(request_id, call.caller, facts, exc)
         raise
     try:
-        dispatched = await ctx.dispatcher.dispatch(decision, request)
+        sheddable = call.caller.policy.sheddable
+        dispatched = await ctx.dispatcher.dispatch(decision, request, sheddable=sheddable)
     except ApiError as exc:
         log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)
         raise

@@ -47,22 +47,30 @@ class Dispatcher:
     ) -> None:
         self._engines, self._saturation, self._breakers = engines, saturation, breakers
 
-    async def dispatch(self, decision: Decision, request: GenerationRequest) -> Dispatched:
+    async def dispatch(
+        self, decision: Decision, request: GenerationRequest, *, sheddable: bool = False
+    ) -> Dispatched:
+        """``sheddable``: the key's requests go first when the fleet is busy: a local
+        model counts as saturated for them at half its queue limit, and they never
+        overflow to a paid provider."""
         chosen, *others = [r.model_id for r in decision.ranked]
         order = [chosen] + [m for m in others if m not in self._breakers]
-        order += [m for m in others if m in self._breakers]
+        if not sheddable:
+            order += [m for m in others if m in self._breakers]
         skipped: list[Skipped] = []
         for model_id in order:
-            outcome = await self._try(model_id, request)
+            outcome = await self._try(model_id, request, sheddable)
             if isinstance(outcome, PrimedStream):
                 return Dispatched(outcome, tuple(skipped))
             skipped.append(outcome)
         raise self._nothing_free(skipped)
 
-    async def _try(self, model_id: str, request: GenerationRequest) -> PrimedStream | Skipped:
+    async def _try(
+        self, model_id: str, request: GenerationRequest, sheddable: bool
+    ) -> PrimedStream | Skipped:
         breaker = self._breakers.get(model_id)
         if breaker is None:
-            return await self._try_local(model_id, request)
+            return await self._try_local(model_id, request, sheddable)
         if not breaker.allow():
             return Skipped(model_id, "circuit_open")
         try:
@@ -80,8 +88,10 @@ class Dispatcher:
         breaker.succeeded()
         return primed
 
-    async def _try_local(self, model_id: str, request: GenerationRequest) -> PrimedStream | Skipped:
-        state = self._saturation.state(model_id)
+    async def _try_local(
+        self, model_id: str, request: GenerationRequest, sheddable: bool
+    ) -> PrimedStream | Skipped:
+        state = self._saturation.state(model_id, headroom=0.5 if sheddable else 1.0)
         if state.saturated:
             return Skipped(model_id, state.reason or "saturated")
         self._saturation.started(model_id)

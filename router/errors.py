@@ -86,6 +86,12 @@ class Overloaded(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 
+class RateLimited(Overloaded):
+    """The key's own requests- or tokens-per-minute budget is spent."""
+
+    code = "rate_limit_exceeded"
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     error_type = "server_error"

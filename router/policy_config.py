@@ -106,3 +106,6 @@ class KeyPolicy(StrictModel):
     allowed_models: list[ModelId] | None = Field(None, description="None: every model")
     allow_external: bool = True
     knob: Knob | None = None
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+    sheddable: bool = Field(False, description="refused first when the fleet is busy")

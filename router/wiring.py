@@ -12,6 +12,7 @@ from router.config import SwitchboardConfig
 from router.dispatcher import Dispatcher
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller, LoadSource
+from router.load.rate_limit import RateLimiter
 from router.load.saturation import SaturationView
 from router.model_cards import model_cards
 from router.routing.build import build_pipeline
@@ -39,6 +40,7 @@ def build_context(
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
         dispatcher=Dispatcher(engines, SaturationView(poller, local, clock), breakers),
         poller=poller,
+        limiter=RateLimiter(config.router.num_replicas, clock),
         aliases=config.router.aliases,
         auth=auth,
         model_cards=model_cards(config, engines),

@@ -42,7 +42,8 @@ class SaturationView:
         self._in_flight: dict[str, int] = dict.fromkeys(self._models, 0)
         self._refused_at: dict[str, float] = {}
 
-    def state(self, model_id: str) -> Saturation:
+    def state(self, model_id: str, headroom: float = 1.0) -> Saturation:
+        """``headroom`` scales the queue limit (sheddable traffic stops at half of it)."""
         model, load = self._models[model_id], self._poller.load(model_id)
         rules = model.saturation
         now = self._clock()
@@ -54,7 +55,7 @@ class SaturationView:
         accepted = replicas * model.deployment.max_ongoing_requests
         in_ray_queue = max(0, self._in_flight[model_id] - accepted)
         per_replica = (sum(r.waiting for r in load.replicas) + in_ray_queue) / replicas
-        if per_replica >= rules.max_waiting_per_replica:
+        if per_replica >= rules.max_waiting_per_replica * headroom:
             return Saturation(True, "queue", per_replica)
         kv = [r.kv_cache_usage for r in load.replicas if r.kv_cache_usage is not None]
         if kv and max(kv) >= rules.max_kv_cache_usage:

@@ -48,6 +48,7 @@ class Decision:
     knob: KnobChoice | None
     rules: tuple[str, ...]
     decision_ms: float
+    prompt_tokens: int | None = None  # the chosen model's exact count, when counted
 
     def as_dict(self) -> dict[str, Any]:
         estimate = None

@@ -60,6 +60,7 @@ class RoutingPipeline:
         elif route == "classifier":
             route, knob = "only-candidate", None
         ranked = self._picker.rank([self._scored(facts, t, estimate) for t in kept], threshold)
+        chosen_count = counts.get(ranked[0].target.id)
         return Decision(
             model_id=ranked[0].target.id,
             route=route,
@@ -69,6 +70,7 @@ class RoutingPipeline:
             knob=knob,
             rules=facts.rules.matched,
             decision_ms=(self._clock() - started) * 1000.0,
+            prompt_tokens=chosen_count if isinstance(chosen_count, int) else None,
         )
 
     def _candidates(self, facts: RequestFacts) -> tuple[list[RouteTarget], RouteReason]:

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from router.config_loader import parse_config
+from router.policy_config import KeyPolicy
 from serving.engine import Engine
 from serving.transformers_engine import TransformersEngine
 from tests.builders import smol_only_raw
@@ -47,12 +48,19 @@ async def post(
         return reply.status, dict(reply.headers), await reply.read()
 
 
+def parse_keys(policies: dict[str, Any]) -> dict[str, KeyPolicy]:
+    return {name: KeyPolicy.model_validate(policy) for name, policy in policies.items()}
+
+
 @asynccontextmanager
-async def busy_small_model(session: aiohttp.ClientSession, url: str) -> AsyncIterator[None]:
+async def busy_small_model(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None
+) -> AsyncIterator[None]:
     """Two streams on SmolLM2 held open: one running, one queued in front of it."""
     body = {"model": SMOL, "stream": True, "max_tokens": 32,
             "messages": [{"role": "user", "content": "Count slowly."}]}  # fmt: skip
-    replies = [await session.post(f"{url}/v1/chat/completions", json=body) for _ in range(2)]
+    url = f"{url}/v1/chat/completions"
+    replies = [await session.post(url, json=body, headers=headers) for _ in range(2)]
     try:
         assert all(r.status == 200 for r in replies)
         yield
@@ -105,3 +113,31 @@ async def test_a_failing_provider_fails_over_then_its_circuit_opens(
     assert overflow == ["external=unavailable", "external=unavailable", "external=circuit_open"]
     status, headers, raw = pinned
     assert status == 503 and headers["Retry-After"] == "1" and b"circuit_open" in raw
+
+
+async def test_sheddable_keys_are_refused_first_and_limits_answer_429(
+    smol_engine: TransformersEngine,
+) -> None:
+    config = tight_config()
+    policies = {"batch": {"sheddable": True}, "metered": {"requests_per_minute": 2}}
+    config = config.model_copy(
+        update={"auth": config.auth.model_copy(update={"keys": parse_keys(policies)})}
+    )
+    with FakeProviderProcess() as fake:
+        engines: dict[str, Engine] = {SMOL: smol_engine, "external": external(fake)}
+        keys = ("batch:sk-batch", "metered:sk-metered", "sk-plain")
+        with serve_api(context(engines, keys=keys, config=config)) as url:
+            async with aiohttp.ClientSession() as session:
+                plain, batch = (
+                    {**ECONOMY, "Authorization": "Bearer sk-plain"},
+                    {**ECONOMY, "Authorization": "Bearer sk-batch"},
+                )
+                async with busy_small_model(session, url, plain):
+                    shed = await post(session, url, batch, max_tokens=4)
+                    served = await post(session, url, plain, max_tokens=4)
+                metered = {**ECONOMY, "Authorization": "Bearer sk-metered"}
+                limited = [await post(session, url, metered, max_tokens=2) for _ in range(3)]
+    assert shed[0] == 429  # no overflow to the paid provider for a sheddable key
+    assert served[0] == 200 and served[1]["x-switchboard-model"] == "external"
+    assert [status for status, _, _ in limited] == [200, 200, 429]
+    assert limited[2][1]["Retry-After"] == "30" and b"rate_limit_exceeded" in limited[2][2]

@@ -1,0 +1,75 @@
+"""Per-key token buckets on an injected clock."""
+
+import pytest
+
+from router.auth import ANONYMOUS, Caller
+from router.errors import RateLimited
+from router.load.rate_limit import RateLimiter
+from router.policy_config import KeyPolicy
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_requests_per_minute_refill_over_time() -> None:
+    clock = Clock()
+    limiter = RateLimiter(router_replicas=1, clock=clock)
+    caller = Caller("k", KeyPolicy(requests_per_minute=2))
+    limiter.admit(caller, 10)
+    limiter.admit(caller, 10)
+    with pytest.raises(RateLimited) as raised:
+        limiter.admit(caller, 10)
+    assert raised.value.status == 429 and raised.value.headers["Retry-After"] == "30"
+    clock.now += 30  # one request's worth (60 s / 2)
+    limiter.admit(caller, 10)
+
+
+def test_tokens_per_minute_count_the_request() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=Clock())
+    caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
+    limiter.admit(caller, 900)
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 200)
+    limiter.admit(caller, 100)  # what is left still fits
+
+
+def test_a_refused_request_takes_nothing() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=Clock())
+    caller = Caller("k", KeyPolicy(requests_per_minute=5, tokens_per_minute=100))
+    limiter.admit(caller, 50)
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 60)
+    for _ in range(4):
+        limiter.admit(caller, 10)  # the refused one took no request and no tokens
+
+
+def test_the_limit_is_split_between_router_replicas() -> None:
+    limiter = RateLimiter(router_replicas=4, clock=Clock())
+    caller = Caller("k", KeyPolicy(requests_per_minute=8))
+    limiter.admit(caller, 1)
+    limiter.admit(caller, 1)
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 1)
+
+
+def test_keys_without_limits_and_unnamed_keys_pass() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=Clock())
+    for _ in range(100):
+        limiter.admit(ANONYMOUS, 10**6)
+        limiter.admit(Caller("free", KeyPolicy()), 10**6)
+
+
+def test_one_request_larger_than_the_budget_passes_when_full_then_pays_back() -> None:
+    clock = Clock()
+    limiter = RateLimiter(router_replicas=1, clock=clock)
+    caller = Caller("k", KeyPolicy(tokens_per_minute=100))
+    limiter.admit(caller, 250)  # never refused forever
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 1)
+    clock.now += 60 * 2.5  # 150 tokens of debt plus one more
+    limiter.admit(caller, 1)
