@@ -1,0 +1,183 @@
+"""Overflow benchmark: SmolLM2 on Ray Serve at 1x, 2x and 4x its capacity, with and
+without overflow to an external provider (the fake provider process, paced like a fast
+hosted API), in one run.
+
+Capacity is SmolLM2's ``max_ongoing_requests`` (8 concurrent streams). Each level runs
+that many closed-loop clients times 1, 2, 4, each sending ``--requests-per-client``
+streaming requests for `auto` (a client takes a 429 and moves on: every loop is bounded).
+Recorded per level: success rate, 429s, TTFT p50/p95 of the answered requests, the
+share served by the provider, and the peak local queue (the engine's running + waiting
+sampled every 50 ms, plus the router's count of requests waiting in Ray's queue is
+bounded by ``max_queued_requests``). Saturation: `max_waiting_per_replica: 1`, so a
+request never waits behind more than one other before overflowing.
+
+Usage: .venv/bin/python -m bench.overflow [--requests-per-client 3] [--max-tokens 32]
+Writes bench/results/overflow_<date>.json and .md. Loopback only.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from ray import serve
+
+from bench.load import PROMPT, machine, percentile
+from tests.builders import smol_only_raw, write_config
+from tests.fake_provider.fixtures import FakeProviderProcess
+from tests.ray_app import running_app
+
+RESULTS = Path(__file__).parent / "results"
+SMOL = "smollm2-135m"
+CAPACITY = 8
+PROVIDER_PACING = ("--ttft-ms", "150", "--token-latency-ms", "25")
+
+
+@dataclass
+class Level:
+    overflow: bool
+    multiple: int
+    clients: int
+    requests: int
+    answered: int
+    refused_429: int
+    other_errors: int
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+    overflow_share: float
+    peak_local_queue: int
+
+
+@dataclass
+class Outcome:
+    status: int
+    ttft_s: float
+    served_by: str | None
+
+
+async def one(session: aiohttp.ClientSession, url: str, max_tokens: int) -> Outcome:
+    body = {"model": "auto", "max_tokens": max_tokens, "stream": True, "temperature": 0,
+            "messages": [{"role": "user", "content": PROMPT}]}  # fmt: skip
+    started = time.perf_counter()
+    async with session.post(f"{url}/v1/chat/completions", json=body) as reply:
+        ttft = 0.0
+        async for line in reply.content:
+            if not ttft and line.startswith(b"data: {"):
+                ttft = time.perf_counter() - started
+        return Outcome(reply.status, ttft, reply.headers.get("x-switchboard-model"))
+
+
+async def level(url: str, overflow: bool, multiple: int, args: argparse.Namespace) -> Level:
+    handle = serve.get_deployment_handle(f"model-{SMOL}", app_name="switchboard")
+    clients = CAPACITY * multiple
+    outcomes: list[Outcome] = []
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for _ in range(args.requests_per_client):
+            outcomes.append(await one(session, url, args.max_tokens))
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        load = asyncio.gather(*(client(session) for _ in range(clients)))
+        peak = 0
+        while not load.done():
+            stats = await handle.stats.remote()
+            peak = max(peak, stats.running + stats.waiting)
+            await asyncio.sleep(0.05)
+        await load
+    answered = [o for o in outcomes if o.status == 200]
+    ttft = [o.ttft_s * 1000 for o in answered] or [0.0]
+    return Level(
+        overflow=overflow,
+        multiple=multiple,
+        clients=clients,
+        requests=len(outcomes),
+        answered=len(answered),
+        refused_429=sum(o.status == 429 for o in outcomes),
+        other_errors=sum(o.status not in (200, 429) for o in outcomes),
+        ttft_p50_ms=percentile(ttft, 0.5),
+        ttft_p95_ms=percentile(ttft, 0.95),
+        overflow_share=sum(o.served_by == "external" for o in answered) / max(1, len(answered)),
+        peak_local_queue=peak,
+    )
+
+
+async def measure(config: Path, overflow: bool, args: argparse.Namespace) -> list[Level]:
+    levels = []
+    with running_app(config) as url:
+        async with aiohttp.ClientSession() as session:
+            await one(session, url, args.max_tokens)  # warm-up
+        for multiple in (1, 2, 4):
+            levels.append(await level(url, overflow, multiple, args))
+            print(levels[-1], flush=True)
+    return levels
+
+
+def markdown(info: dict[str, str], levels: list[Level], unloaded_p95: float, command: str) -> str:
+    lines = [
+        "# Overflow under overload (SmolLM2 on Ray Serve + fake provider)",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {json.dumps(info)}  ",
+        f"Unloaded TTFT p95 (1 client, local): {unloaded_p95:.0f} ms; target at 4x with "
+        f"overflow: 0 lost and p95 <= {2 * unloaded_p95:.0f} ms.",
+        "",
+        "| overflow | load | clients | requests | answered | 429 | errors | TTFT p50 ms "
+        "| TTFT p95 ms | served by provider | peak local running+waiting |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for lv in levels:
+        lines.append(
+            f"| {'on' if lv.overflow else 'off'} | {lv.multiple}x | {lv.clients} | {lv.requests} "
+            f"| {lv.answered} | {lv.refused_429} | {lv.other_errors} | {lv.ttft_p50_ms:.0f} "
+            f"| {lv.ttft_p95_ms:.0f} | {lv.overflow_share:.0%} | {lv.peak_local_queue} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+async def unloaded_p95(config: Path, args: argparse.Namespace) -> float:
+    with running_app(config) as url:
+        async with aiohttp.ClientSession() as session:
+            await one(session, url, args.max_tokens)
+            ttft = [(await one(session, url, args.max_tokens)).ttft_s * 1000 for _ in range(8)]
+    return percentile(ttft, 0.95)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests-per-client", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=32)
+    args = parser.parse_args()
+    info = machine()
+    print(json.dumps(info))
+    raw = smol_only_raw(saturation={"max_waiting_per_replica": 1})
+    config = write_config(RESULTS.parent / ".overflow-bench.yaml", raw)
+    try:
+        os.environ.pop("SWITCHBOARD_EXTERNAL_BASE_URL", None)
+        baseline = await unloaded_p95(config, args)
+        levels = await measure(config, overflow=False, args=args)
+        with FakeProviderProcess(*PROVIDER_PACING) as fake:
+            os.environ["SWITCHBOARD_EXTERNAL_BASE_URL"] = fake.base_url
+            os.environ["SWITCHBOARD_EXTERNAL_MODEL"] = "fake-model"
+            levels += await measure(config, overflow=True, args=args)
+    finally:
+        config.unlink(missing_ok=True)
+    command = (
+        f"python -m bench.overflow --requests-per-client {args.requests_per_client} "
+        f"--max-tokens {args.max_tokens}"
+    )
+    report = markdown(info, levels, baseline, command)
+    print(report)
+    stem = RESULTS / f"overflow_{datetime.now(UTC):%Y%m%d}"
+    stem.with_suffix(".md").write_text(report)
+    payload = {"machine": info, "command": command, "unloaded_ttft_p95_ms": baseline,
+               "levels": [asdict(lv) for lv in levels]}  # fmt: skip
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
