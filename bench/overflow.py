@@ -2,7 +2,7 @@
 without overflow to an external provider (the fake provider process, paced like a fast
 hosted API), in one run.
 
-Capacity is SmolLM2's ``max_ongoing_requests`` (8 concurrent streams). Each level runs
+Capacity is SmolLM2's batch size (8 concurrent streams). Each level runs
 that many closed-loop clients times 1, 2, 4, each sending ``--requests-per-client``
 streaming requests for `auto` (a client takes a 429 and moves on: every loop is bounded).
 Recorded per level: success rate, 429s, TTFT p50/p95 of the answered requests, the
@@ -34,7 +34,7 @@ from tests.ray_app import running_app
 
 RESULTS = Path(__file__).parent / "results"
 SMOL = "smollm2-135m"
-CAPACITY = 8
+CAPACITY = 8  # SmolLM2's batch (models.yaml), below its max_ongoing_requests of 16
 PROVIDER_PACING = ("--ttft-ms", "150", "--token-latency-ms", "25")
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 from serving.engine import Engine, EngineStats
 
 logger = logging.getLogger(__name__)
+POLL_TIMEOUT_S = 1.0
 
 
 class LoadSource(Protocol):
@@ -72,8 +73,9 @@ class LoadPoller:
                 self._loads[model_id] = ModelLoad(self._clock(), tuple(answer))
 
     async def _ask(self, model_id: str) -> list[EngineStats]:
-        # A poll slower than the staleness limit is useless: give up on it.
-        return await asyncio.wait_for(self._sources[model_id].replica_stats(), 2 * self._interval_s)
+        # A poll slower than the default staleness limit is useless: give up on it. (A
+        # replica whose every slot is busy cannot answer: stale, hence saturated.)
+        return await asyncio.wait_for(self._sources[model_id].replica_stats(), POLL_TIMEOUT_S)
 
     def start(self) -> None:
         if self._task is None:

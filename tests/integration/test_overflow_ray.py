@@ -17,7 +17,10 @@ from tests.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL, QWEN = "smollm2-135m", "qwen2.5-coder-0.5b"
-TIGHT = {"deployment": {"max_ongoing_requests": 2, "max_queued_requests": 4, "num_cpus": 1},
+# Batches of 2, room for 2 more inside the replica (where the engine counts them as
+# waiting, and the stats probe still gets through); saturated from 1 waiting.
+TIGHT = {"deployment": {"max_ongoing_requests": 4, "max_queued_requests": 4, "num_cpus": 1},
+         "transformers": {"dtype": "float32", "max_batch_size": 2, "torch_threads": 1},
          "saturation": {"max_waiting_per_replica": 1}}  # fmt: skip
 
 
@@ -62,7 +65,7 @@ async def ask(
 async def test_four_times_the_local_capacity_overflows_and_nothing_is_lost(
     base_url: str,
 ) -> None:
-    # Local capacity: 2 running + 1 queued per model, 2 models = 6; offered: 24 at once.
+    # Local capacity: 2 running + 1 waiting per model, 2 models = 6; offered: 24 at once.
     async with aiohttp.ClientSession() as session:
         replies = await asyncio.gather(*(ask(session, base_url, i) for i in range(24)))
     statuses = [status for status, _, _ in replies]
