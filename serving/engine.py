@@ -116,6 +116,7 @@ class EngineStats:
     running: int
     waiting: int
     kv_cache_usage: float | None = None  # 0..1 where the engine has a KV cache pool
+    max_running: int | None = None  # how many it runs at once (batch size), when fixed
 
 
 @runtime_checkable

@@ -160,7 +160,12 @@ class TransformersEngine:
 
     async def stats(self) -> EngineStats:
         with self._cond:
-            return EngineStats(time.time(), running=self._running, waiting=len(self._waiting))
+            return EngineStats(
+                time.time(),
+                running=self._running,
+                waiting=len(self._waiting),
+                max_running=self._max_batch_size,
+            )
 
     async def check_health(self) -> None:
         with self._cond:

@@ -7,9 +7,11 @@ per model, first match wins:
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
 - queued per replica >= ``max_waiting_per_replica``                -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
-"Queued" is the engines' waiting count plus what waits in Ray Serve's queue in front of
-the replicas, where no engine sees it: this router's in-flight requests beyond what the
-replicas accept (``max_ongoing_requests`` each).
+"Queued" is the engines' waiting count plus what this router sent that no engine reports
+yet (the stats are up to a poll interval old): its in-flight requests beyond what the
+engines report running or waiting, less the free batch slots they will take, and at
+least those beyond what the replicas accept (``max_ongoing_requests`` each), which wait
+in Ray Serve's queue.
 Config: ``models[].saturation``. Trade-off: one router replica sees only its own
 in-flight requests; the engines' counts cover everyone's.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 from router.load.poller import LoadPoller
 from serving.config import LocalModelConfig
+from serving.engine import EngineStats
 
 
 @dataclass(frozen=True)
@@ -51,16 +54,23 @@ class SaturationView:
             return Saturation(True, "stale")
         if now - self._refused_at.get(model_id, -float("inf")) < rules.backpressure_hold_s:
             return Saturation(True, "backpressure")
-        replicas = len(load.replicas)
-        accepted = replicas * model.deployment.max_ongoing_requests
-        in_ray_queue = max(0, self._in_flight[model_id] - accepted)
-        per_replica = (sum(r.waiting for r in load.replicas) + in_ray_queue) / replicas
+        per_replica = self._queued(model_id, load.replicas) / len(load.replicas)
         if per_replica >= rules.max_waiting_per_replica * headroom:
             return Saturation(True, "queue", per_replica)
         kv = [r.kv_cache_usage for r in load.replicas if r.kv_cache_usage is not None]
         if kv and max(kv) >= rules.max_kv_cache_usage:
             return Saturation(True, "kv_cache", per_replica)
         return Saturation(False, None, per_replica)
+
+    def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> int:
+        in_flight = self._in_flight[model_id]
+        waiting = sum(r.waiting for r in replicas)
+        unseen = in_flight - sum(r.running for r in replicas) - waiting
+        free = sum((r.max_running or 0) - r.running for r in replicas)
+        if any(r.max_running is None for r in replicas):
+            free = unseen  # batch size unknown: assume the engine takes what it gets
+        accepted = len(replicas) * self._models[model_id].deployment.max_ongoing_requests
+        return waiting + max(0, unseen - free, in_flight - accepted)
 
     def refused(self, model_id: str) -> None:
         """Ray Serve's bounded queue refused a request: saturated right now."""

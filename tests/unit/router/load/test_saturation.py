@@ -33,13 +33,15 @@ class Replicas:
         return self.stats
 
 
-def stats(running: int = 0, waiting: int = 0, kv: float | None = None) -> EngineStats:
-    return EngineStats(timestamp=0.0, running=running, waiting=waiting, kv_cache_usage=kv)
+def stats(
+    running: int = 0, waiting: int = 0, kv: float | None = None, max_running: int | None = None
+) -> EngineStats:
+    return EngineStats(0.0, running, waiting, kv_cache_usage=kv, max_running=max_running)
 
 
 def view(replicas: Replicas, clock: Clock) -> tuple[SaturationView, LoadPoller]:
     # Default fleet rules: 5 waiting per replica, KV 0.8, stale after 1 s;
-    # SmolLM2 accepts max_ongoing_requests=8 per replica before Ray queues.
+    # SmolLM2 accepts max_ongoing_requests=16 per replica before Ray queues.
     poller = LoadPoller({SMOL: replicas}, interval_s=0.25, clock=clock)
     model = smol_only_config().models[0]
     return SaturationView(poller, {SMOL: model}, clock), poller
@@ -89,17 +91,29 @@ def test_engine_load_against_the_thresholds(replicas: Replicas, reason: str | No
     assert saturation.state(SMOL).reason == reason
 
 
-def test_requests_queued_in_front_of_the_replicas_count() -> None:
+def test_requests_sent_since_the_last_poll_count_beyond_the_free_batch_slots() -> None:
     clock = Clock()
-    saturation, poller = view(Replicas(stats(8, 0)), clock)
+    saturation, poller = view(Replicas(stats(6, 0, max_running=8)), clock)
     poll(poller)
-    for _ in range(12):  # 8 accepted by the replica, 4 wait in Ray's queue
+    for _ in range(6 + 2):  # the 6 it reports running, and 2 that fill its free slots
         saturation.started(SMOL)
-    assert not saturation.state(SMOL).saturated
-    saturation.started(SMOL)  # the 5th in the queue
+    assert saturation.state(SMOL).queued_per_replica == 0
+    for _ in range(5):  # 5 more wait: the limit
+        saturation.started(SMOL)
     assert saturation.state(SMOL).reason == "queue"
     saturation.finished(SMOL)
     assert not saturation.state(SMOL).saturated
+
+
+def test_without_a_batch_size_requests_beyond_ray_capacity_count() -> None:
+    clock = Clock()
+    saturation, poller = view(Replicas(stats(8, 0)), clock)
+    poll(poller)
+    for _ in range(16 + 4):  # max_ongoing_requests 16 accepted, 4 in Ray's queue
+        saturation.started(SMOL)
+    assert not saturation.state(SMOL).saturated
+    saturation.started(SMOL)
+    assert saturation.state(SMOL).reason == "queue"
 
 
 def test_backpressure_saturates_for_the_hold_time() -> None:
