@@ -14,6 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from router.auth import ApiKeyAuth, Caller
 from router.body_limit import BodySizeLimit
@@ -154,9 +155,25 @@ async def _complete(
         payload = full_response(shape, primed.model_id, request_id, chunks)
         return JSONResponse(payload, headers=headers)
     renderer = StreamRenderer(shape, primed.model_id, request_id, body.include_usage())
-    return StreamingResponse(
-        _sse(primed, renderer), media_type="text/event-stream", headers=headers
+    return _PrimedStreamingResponse(
+        primed, _sse(primed, renderer), media_type="text/event-stream", headers=headers
     )
+
+
+class _PrimedStreamingResponse(StreamingResponse):
+    """Closes the generation however the response ends: Starlette does not close the
+    body iterator when the client leaves, and the engine slot and the router's in-flight
+    count must not wait for garbage collection."""
+
+    def __init__(self, primed: PrimedStream, content: AsyncIterator[bytes], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._primed = primed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._primed.close()
 
 
 async def _sse(primed: PrimedStream, renderer: StreamRenderer) -> AsyncIterator[bytes]:

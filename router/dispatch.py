@@ -44,10 +44,12 @@ class PrimedStream:
     async def close(self) -> None:
         # An abandoned async generator is not closed by cancellation: close it so the
         # engine frees the sequence (and Ray cancels the replica call).
-        with contextlib.suppress(Exception):
-            await self.rest.aclose()
-        if self.on_close is not None:
-            self._finalizer()  # runs on_close at most once
+        try:
+            with contextlib.suppress(Exception):
+                await self.rest.aclose()
+        finally:
+            if self.on_close is not None:
+                self._finalizer()  # runs on_close at most once, even when cancelled
 
 
 async def start_generation(

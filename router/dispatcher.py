@@ -16,14 +16,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from router.dispatch import PrimedStream, start_generation
-from router.errors import ApiError, Overloaded, ServiceUnavailable, UpstreamRejected
+from router.errors import (
+    ApiError,
+    InternalError,
+    Overloaded,
+    ServiceUnavailable,
+    UpstreamRejected,
+)
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
 from router.routing.decision import Decision
 from serving.engine import Engine, GenerationRequest
 
 RETRY_AFTER_S = 1
-_FAILURES = frozenset({"unavailable", "circuit_open"})
+_FAILURES = frozenset({"unavailable", "circuit_open", "provider_error"})
+# Provider answers that say our side of the integration is wrong (key, model name) or
+# that it timed out: failures of the provider, not the client's error.
+_PROVIDER_FAULTS = frozenset({401, 403, 404, 408})
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,10 @@ class Dispatcher:
     ) -> None:
         self._engines, self._saturation, self._breakers = engines, saturation, breakers
 
+    @property
+    def saturation(self) -> SaturationView:
+        return self._saturation
+
     async def dispatch(
         self, decision: Decision, request: GenerationRequest, *, sheddable: bool = False
     ) -> Dispatched:
@@ -68,25 +81,41 @@ class Dispatcher:
     async def _try(
         self, model_id: str, request: GenerationRequest, sheddable: bool
     ) -> PrimedStream | Skipped:
-        breaker = self._breakers.get(model_id)
-        if breaker is None:
-            return await self._try_local(model_id, request, sheddable)
+        if model_id in self._breakers:
+            return await self._try_external(model_id, request)
+        return await self._try_local(model_id, request, sheddable)
+
+    async def _try_external(
+        self, model_id: str, request: GenerationRequest
+    ) -> PrimedStream | Skipped:
+        breaker = self._breakers[model_id]
         if not breaker.allow():
-            return Skipped(model_id, "circuit_open")
+            return Skipped(model_id, "rate_limited" if breaker.rate_limited else "circuit_open")
+        settled = False  # the breaker heard how it went (else a claimed probe is released)
         try:
             primed = await start_generation(self._engines[model_id], request, model_id)
+            breaker.succeeded()
+            settled = True
+            return primed
         except UpstreamRejected as exc:
-            if exc.status != 429:
-                raise  # the client's own error: passed back, not retried
-            breaker.failed(retry_after_s=float(exc.headers.get("Retry-After", RETRY_AFTER_S)))
-            return Skipped(model_id, "rate_limited")
-        except ServiceUnavailable:
+            settled = True
+            if exc.status == 429:
+                breaker.failed(retry_after_s=float(exc.headers.get("Retry-After", RETRY_AFTER_S)))
+                return Skipped(model_id, "rate_limited")
+            if exc.status in _PROVIDER_FAULTS:  # our key or model name is wrong there
+                breaker.failed()
+                return Skipped(model_id, "provider_error")
+            breaker.succeeded()  # the provider is up; the request itself is wrong
+            raise
+        except (ServiceUnavailable, InternalError):
             breaker.failed()
+            settled = True
             return Skipped(model_id, "unavailable")
         except Overloaded:  # our own cap on requests in flight to it: busy, not broken
             return Skipped(model_id, "at_capacity")
-        breaker.succeeded()
-        return primed
+        finally:
+            if not settled:
+                breaker.release()
 
     async def _try_local(
         self, model_id: str, request: GenerationRequest, sheddable: bool
@@ -96,18 +125,19 @@ class Dispatcher:
             return Skipped(model_id, state.reason or "saturated")
         self._saturation.started(model_id)
         finished = functools.partial(self._saturation.finished, model_id)
+        handed_off = False  # once the stream exists, its close() reports the finish
         try:
-            return await start_generation(self._engines[model_id], request, model_id, finished)
+            primed = await start_generation(self._engines[model_id], request, model_id, finished)
+            handed_off = True
+            return primed
         except Overloaded:
-            finished()
             self._saturation.refused(model_id)
             return Skipped(model_id, "backpressure")
-        except ServiceUnavailable:
-            finished()
+        except (ServiceUnavailable, InternalError):  # failed before the first byte: fail over
             return Skipped(model_id, "unavailable")
-        except ApiError:
-            finished()
-            raise
+        finally:
+            if not handed_off:  # also on cancellation (the client left while waiting)
+                finished()
 
     def _nothing_free(self, skipped: list[Skipped]) -> ApiError:
         reasons = ", ".join(f"{s.model_id}: {s.reason}" for s in skipped)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ray import serve
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 from ray.serve import Deployment
 from ray.serve.exceptions import BackPressureError, RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
@@ -79,6 +79,8 @@ def deployment_options(model: LocalModelConfig) -> dict[str, Any]:
         # Loading a model takes a while on CPU; don't let Serve declare it dead meanwhile.
         "health_check_timeout_s": 60,
         "graceful_shutdown_timeout_s": 30,
+        # The router polls `stats` several times a second: no access-log line per call.
+        "logging_config": {"enable_access_log": False},
     }
 
 
@@ -113,6 +115,8 @@ class DeploymentEngineClient:
             raise EngineUnavailable("replica died while serving the request") from None
         except RayServeException as exc:  # no replica yet, replica unavailable, ...
             raise EngineUnavailable(f"model deployment unavailable: {type(exc).__name__}") from None
+        except RayError as exc:  # worker crash, node died, object lost, OOM, ...
+            raise EngineUnavailable(f"replica failed: {type(exc).__name__}") from None
         except (GeneratorExit, asyncio.CancelledError):
             # The consumer left mid-stream (client disconnected): free the replica's slot.
             # Only here: after a Ray-side error, cancel() would re-raise that error.

@@ -21,6 +21,7 @@ class CircuitBreaker:
         self._failures = 0
         self._open_until: float | None = None
         self._probing = False
+        self.rate_limited = False  # opened by the provider's 429: busy, not broken
 
     @property
     def state(self) -> CircuitState:
@@ -39,7 +40,15 @@ class CircuitBreaker:
         return False
 
     def succeeded(self) -> None:
+        if self._open_until is not None and not self._probing:
+            return  # admitted before the circuit opened: only the probe may close it
         self._failures, self._open_until, self._probing = 0, None, False
+        self.rate_limited = False
+
+    def release(self) -> None:
+        """The request ended without a verdict (cancelled, or refused on our side): a
+        claimed probe becomes available again."""
+        self._probing = False
 
     def failed(self, retry_after_s: float | None = None) -> None:
         """A failure; ``retry_after_s`` (a 429's ``Retry-After``) opens the circuit at once."""
@@ -51,3 +60,4 @@ class CircuitBreaker:
         ):
             hold = max(self._settings.open_s, retry_after_s or 0.0)
             self._open_until, self._probing = self._clock() + hold, False
+            self.rate_limited = retry_after_s is not None

@@ -63,14 +63,17 @@ class LoadPoller:
 
     async def poll_once(self) -> None:
         models = list(self._sources)
-        answers = await asyncio.gather(
-            *(self._ask(model_id) for model_id in models), return_exceptions=True
-        )
-        for model_id, answer in zip(models, answers, strict=True):
-            if isinstance(answer, BaseException):
-                logger.warning("load poll of %s failed: %r", model_id, answer)
-            else:
-                self._loads[model_id] = ModelLoad(self._clock(), tuple(answer))
+        await asyncio.gather(*(self._poll(model_id) for model_id in models))
+
+    async def _poll(self, model_id: str) -> None:
+        # Each model is stamped when its own answer arrives: a slow one must not make
+        # the others look older (or fresher) than they are.
+        try:
+            answer = await self._ask(model_id)
+        except Exception as exc:  # the old snapshot stays and ages into "stale"
+            logger.warning("load poll of %s failed: %r", model_id, exc)
+            return
+        self._loads[model_id] = ModelLoad(self._clock(), tuple(answer))
 
     async def _ask(self, model_id: str) -> list[EngineStats]:
         # A poll slower than the default staleness limit is useless: give up on it. (A

@@ -16,6 +16,7 @@ Config: ``models[].saturation``. Trade-off: one router replica sees only its own
 in-flight requests; the engines' counts cover everyone's.
 """
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class SaturationView:
         self._poller, self._models, self._clock = poller, dict(models), clock
         self._in_flight: dict[str, int] = dict.fromkeys(self._models, 0)
         self._refused_at: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def state(self, model_id: str, headroom: float = 1.0) -> Saturation:
         """``headroom`` scales the queue limit (sheddable traffic stops at half of it)."""
@@ -72,12 +74,18 @@ class SaturationView:
         accepted = len(replicas) * self._models[model_id].deployment.max_ongoing_requests
         return waiting + max(0, unseen - free, in_flight - accepted)
 
+    def in_flight(self, model_id: str) -> int:
+        return self._in_flight[model_id]
+
     def refused(self, model_id: str) -> None:
         """Ray Serve's bounded queue refused a request: saturated right now."""
         self._refused_at[model_id] = self._clock()
 
     def started(self, model_id: str) -> None:
-        self._in_flight[model_id] += 1
+        with self._lock:
+            self._in_flight[model_id] += 1
 
     def finished(self, model_id: str) -> None:
-        self._in_flight[model_id] -= 1
+        # Also called by a stream's finalizer, which may run on another thread.
+        with self._lock:
+            self._in_flight[model_id] -= 1

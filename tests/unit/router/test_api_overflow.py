@@ -1,6 +1,7 @@
 """Load-aware dispatch through the live HTTP API (no Ray): the real small model, made
 easy to saturate, and the fake provider process as the overflow target."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -141,3 +142,25 @@ async def test_sheddable_keys_are_refused_first_and_limits_answer_429(
     assert served[0] == 200 and served[1]["x-switchboard-model"] == "external"
     assert [status for status, _, _ in limited] == [200, 200, 429]
     assert limited[2][1]["Retry-After"] == "30" and b"rate_limit_exceeded" in limited[2][2]
+
+
+async def test_in_flight_counts_return_to_zero_whichever_way_a_request_ends(
+    smol_engine: TransformersEngine,
+) -> None:
+    ctx = context({SMOL: smol_engine}, config=tight_config())
+    saturation = ctx.dispatcher.saturation
+    body = {"model": SMOL, "max_tokens": 24, "messages": [{"role": "user", "content": "Count."}]}
+    with serve_api(ctx) as url:
+        async with aiohttp.ClientSession() as session:
+            await session.post(f"{url}/v1/chat/completions", json=body)  # non-stream, read
+            reply = await session.post(f"{url}/v1/chat/completions", json={**body, "stream": True})
+            await reply.content.readany()  # the first bytes, then the client leaves
+            reply.close()
+        for _ in range(200):  # bounded: 10 s
+            if saturation.in_flight(SMOL) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert saturation.in_flight(SMOL) == 0
+        async with aiohttp.ClientSession() as session:  # and it still serves
+            status, _, _ = await post(session, url, {}, model=SMOL, max_tokens=2)
+        assert status == 200

@@ -61,3 +61,27 @@ def test_a_429_opens_at_once_for_its_retry_after() -> None:
     assert circuit.state == "open"  # longer than open_s: the provider's word counts
     clock.now += 60
     assert circuit.state == "half_open"
+
+
+def test_an_abandoned_probe_is_released() -> None:
+    clock = Clock()
+    circuit = breaker(clock)
+    for _ in range(3):
+        circuit.failed()
+    clock.now += 30
+    assert circuit.allow()  # the probe is claimed ...
+    circuit.release()  # ... and its request ended without a verdict (client left)
+    assert circuit.allow()
+
+
+def test_a_success_admitted_before_the_circuit_opened_does_not_close_it() -> None:
+    clock = Clock()
+    circuit = breaker(clock)
+    circuit.failed(retry_after_s=60)
+    assert circuit.rate_limited
+    circuit.succeeded()  # a stream that started before the 429
+    assert circuit.state == "open"
+    clock.now += 60
+    assert circuit.allow()
+    circuit.succeeded()  # the probe's success closes it
+    assert circuit.state == "closed" and not circuit.rate_limited
