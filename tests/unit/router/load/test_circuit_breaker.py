@@ -2,22 +2,15 @@
 
 from router.load.circuit_breaker import CircuitBreaker
 from serving.config import CircuitBreakerSettings
+from tests.clock import FakeClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def breaker(clock: Clock) -> CircuitBreaker:
+def breaker(clock: FakeClock) -> CircuitBreaker:
     return CircuitBreaker(CircuitBreakerSettings(failure_threshold=3, open_s=30), clock)
 
 
 def test_opens_after_consecutive_failures_and_probes_after_the_hold() -> None:
-    clock = Clock()
+    clock = FakeClock()
     circuit = breaker(clock)
     for _ in range(2):
         circuit.failed()
@@ -32,7 +25,7 @@ def test_opens_after_consecutive_failures_and_probes_after_the_hold() -> None:
 
 
 def test_a_failed_probe_opens_it_again() -> None:
-    clock = Clock()
+    clock = FakeClock()
     circuit = breaker(clock)
     for _ in range(3):
         circuit.failed()
@@ -43,7 +36,7 @@ def test_a_failed_probe_opens_it_again() -> None:
 
 
 def test_success_resets_the_count() -> None:
-    circuit = breaker(Clock())
+    circuit = breaker(FakeClock())
     for _ in range(2):
         circuit.failed()
     circuit.succeeded()
@@ -53,7 +46,7 @@ def test_success_resets_the_count() -> None:
 
 
 def test_a_429_opens_at_once_for_its_retry_after() -> None:
-    clock = Clock()
+    clock = FakeClock()
     circuit = breaker(clock)
     circuit.failed(retry_after_s=120)
     assert circuit.state == "open"
@@ -64,7 +57,7 @@ def test_a_429_opens_at_once_for_its_retry_after() -> None:
 
 
 def test_an_abandoned_probe_is_released() -> None:
-    clock = Clock()
+    clock = FakeClock()
     circuit = breaker(clock)
     for _ in range(3):
         circuit.failed()
@@ -75,7 +68,7 @@ def test_an_abandoned_probe_is_released() -> None:
 
 
 def test_a_success_admitted_before_the_circuit_opened_does_not_close_it() -> None:
-    clock = Clock()
+    clock = FakeClock()
     circuit = breaker(clock)
     circuit.failed(retry_after_s=60)
     assert circuit.rate_limited

@@ -6,18 +6,11 @@ from router.auth import ANONYMOUS, Caller
 from router.errors import RateLimited
 from router.load.rate_limit import RateLimiter
 from router.policy_config import KeyPolicy
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 def test_requests_per_minute_refill_over_time() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = RateLimiter(router_replicas=1, clock=clock)
     caller = Caller("k", KeyPolicy(requests_per_minute=2))
     limiter.admit(caller, 10)
@@ -30,7 +23,7 @@ def test_requests_per_minute_refill_over_time() -> None:
 
 
 def test_tokens_per_minute_count_the_request() -> None:
-    limiter = RateLimiter(router_replicas=1, clock=Clock())
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
     limiter.admit(caller, 900)
     with pytest.raises(RateLimited):
@@ -39,7 +32,7 @@ def test_tokens_per_minute_count_the_request() -> None:
 
 
 def test_a_refused_request_takes_nothing() -> None:
-    limiter = RateLimiter(router_replicas=1, clock=Clock())
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     caller = Caller("k", KeyPolicy(requests_per_minute=5, tokens_per_minute=100))
     limiter.admit(caller, 50)
     with pytest.raises(RateLimited):
@@ -49,7 +42,7 @@ def test_a_refused_request_takes_nothing() -> None:
 
 
 def test_the_limit_is_split_between_router_replicas() -> None:
-    limiter = RateLimiter(router_replicas=4, clock=Clock())
+    limiter = RateLimiter(router_replicas=4, clock=FakeClock())
     caller = Caller("k", KeyPolicy(requests_per_minute=8))
     limiter.admit(caller, 1)
     limiter.admit(caller, 1)
@@ -58,14 +51,14 @@ def test_the_limit_is_split_between_router_replicas() -> None:
 
 
 def test_keys_without_limits_and_unnamed_keys_pass() -> None:
-    limiter = RateLimiter(router_replicas=1, clock=Clock())
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     for _ in range(100):
         limiter.admit(ANONYMOUS, 10**6)
         limiter.admit(Caller("free", KeyPolicy()), 10**6)
 
 
 def test_one_request_larger_than_the_budget_passes_when_full_then_pays_back() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = RateLimiter(router_replicas=1, clock=clock)
     caller = Caller("k", KeyPolicy(tokens_per_minute=100))
     limiter.admit(caller, 250)  # never refused forever

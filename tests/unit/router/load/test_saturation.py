@@ -8,16 +8,9 @@ from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
 from serving.engine import EngineStats
 from tests.builders import smol_only_config
+from tests.clock import FakeClock
 
 SMOL = "smollm2-135m"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Replicas:
@@ -39,7 +32,7 @@ def stats(
     return EngineStats(0.0, running, waiting, kv_cache_usage=kv, max_running=max_running)
 
 
-def view(replicas: Replicas, clock: Clock) -> tuple[SaturationView, LoadPoller]:
+def view(replicas: Replicas, clock: FakeClock) -> tuple[SaturationView, LoadPoller]:
     # Default fleet rules: 5 waiting per replica, KV 0.8, stale after 1 s;
     # SmolLM2 accepts max_ongoing_requests=16 per replica before Ray queues.
     poller = LoadPoller({SMOL: replicas}, interval_s=0.25, clock=clock)
@@ -52,7 +45,7 @@ def poll(poller: LoadPoller) -> None:
 
 
 def test_no_stats_and_stale_stats_count_as_saturated() -> None:
-    clock = Clock()
+    clock = FakeClock()
     saturation, poller = view(Replicas(stats()), clock)
     assert saturation.state(SMOL).reason == "stale"
     poll(poller)
@@ -62,7 +55,7 @@ def test_no_stats_and_stale_stats_count_as_saturated() -> None:
 
 
 def test_a_failed_poll_keeps_the_old_snapshot_which_then_goes_stale() -> None:
-    clock = Clock()
+    clock = FakeClock()
     replicas = Replicas(stats())
     saturation, poller = view(replicas, clock)
     poll(poller)
@@ -85,14 +78,14 @@ def test_a_failed_poll_keeps_the_old_snapshot_which_then_goes_stale() -> None:
     ],
 )
 def test_engine_load_against_the_thresholds(replicas: Replicas, reason: str | None) -> None:
-    clock = Clock()
+    clock = FakeClock()
     saturation, poller = view(replicas, clock)
     poll(poller)
     assert saturation.state(SMOL).reason == reason
 
 
 def test_requests_sent_since_the_last_poll_count_beyond_the_free_batch_slots() -> None:
-    clock = Clock()
+    clock = FakeClock()
     saturation, poller = view(Replicas(stats(6, 0, max_running=8)), clock)
     poll(poller)
     for _ in range(6 + 2):  # the 6 it reports running, and 2 that fill its free slots
@@ -106,7 +99,7 @@ def test_requests_sent_since_the_last_poll_count_beyond_the_free_batch_slots() -
 
 
 def test_without_a_batch_size_requests_beyond_ray_capacity_count() -> None:
-    clock = Clock()
+    clock = FakeClock()
     saturation, poller = view(Replicas(stats(8, 0)), clock)
     poll(poller)
     for _ in range(16 + 4):  # max_ongoing_requests 16 accepted, 4 in Ray's queue
@@ -117,7 +110,7 @@ def test_without_a_batch_size_requests_beyond_ray_capacity_count() -> None:
 
 
 def test_backpressure_saturates_for_the_hold_time() -> None:
-    clock = Clock()
+    clock = FakeClock()
     saturation, poller = view(Replicas(stats()), clock)
     poll(poller)
     saturation.refused(SMOL)
