@@ -137,7 +137,7 @@ async def _complete(
     try:
         decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
         budget = request.sampling.max_tokens or EXPECTED_COMPLETION_TOKENS
-        ctx.limiter.admit(call.caller, (decision.prompt_tokens or 0) + budget)
+        refund = ctx.limiter.admit(call.caller, (decision.prompt_tokens or 0) + budget)
     except ApiError as exc:
         log_refusal(request_id, call.caller, facts, exc)
         raise
@@ -145,6 +145,7 @@ async def _complete(
         sheddable = call.caller.policy.sheddable
         dispatched = await ctx.dispatcher.dispatch(decision, request, sheddable=sheddable)
     except ApiError as exc:
+        refund()  # refused: a client retrying after Retry-After is not charged twice
         log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)
         raise
     log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=dispatched)

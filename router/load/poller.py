@@ -83,13 +83,22 @@ class LoadPoller:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+            self._task.add_done_callback(self._restart_unless_stopped)
+
+    def _restart_unless_stopped(self, task: asyncio.Task[None]) -> None:
+        # A dead poller would leave every local model stale (so saturated) for good.
+        if task.cancelled() or self._task is not task:
+            return
+        logger.error("load poller stopped (%r); restarting it", task.exception())
+        self._task = None
+        self.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     async def _run(self) -> None:
         while True:

@@ -9,6 +9,7 @@ prompt tokens of the chosen model plus the completion budget (``max_tokens``, el
 ``EXPECTED_COMPLETION_TOKENS``).
 """
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,10 +43,11 @@ class RateLimiter:
         self._share, self._clock = 1.0 / router_replicas, clock
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
-    def admit(self, caller: Caller, tokens: int) -> None:
-        """Take one request and ``tokens`` from the key's budgets, or raise 429."""
+    def admit(self, caller: Caller, tokens: int) -> Callable[[], None]:
+        """Take one request and ``tokens`` from the key's budgets, or raise 429. Returns
+        the refund to call if the request is then refused (nothing was served)."""
         if caller.name is None:
-            return
+            return _nothing
         policy, now = caller.policy, self._clock()
         wanted: list[tuple[_Bucket, float]] = []
         if policy.requests_per_minute is not None:
@@ -62,9 +64,19 @@ class RateLimiter:
             )
         for bucket, amount in wanted:
             bucket.level -= amount
+        return functools.partial(_refund, wanted)
 
     def _bucket(self, key: str, kind: str, per_minute: int, now: float) -> _Bucket:
         capacity = per_minute * self._share
         bucket = self._buckets.setdefault((key, kind), _Bucket(capacity, capacity, now))
         bucket.refill(now)
         return bucket
+
+
+def _refund(taken: list[tuple[_Bucket, float]]) -> None:
+    for bucket, amount in taken:
+        bucket.level = min(bucket.capacity, bucket.level + amount)
+
+
+def _nothing() -> None:
+    pass

@@ -66,3 +66,11 @@ def test_one_request_larger_than_the_budget_passes_when_full_then_pays_back() ->
         limiter.admit(caller, 1)
     clock.now += 60 * 2.5  # 150 tokens of debt plus one more
     limiter.admit(caller, 1)
+
+
+def test_a_refund_gives_back_what_a_refused_request_took() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
+    caller = Caller("k", KeyPolicy(requests_per_minute=1, tokens_per_minute=100))
+    refund = limiter.admit(caller, 80)
+    refund()  # e.g. every model was busy: the client will retry after Retry-After
+    limiter.admit(caller, 80)
