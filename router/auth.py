@@ -30,6 +30,11 @@ class Caller:
     name: str | None = None
     policy: KeyPolicy = field(default_factory=KeyPolicy)
 
+    @classmethod
+    def named(cls, name: str, policies: Mapping[str, KeyPolicy]) -> "Caller":
+        """The key ``name`` with its policy from ``auth.keys`` (none: no limits)."""
+        return cls(name, policies.get(name, KeyPolicy()))
+
 
 ANONYMOUS = Caller()
 
@@ -90,7 +95,7 @@ def _key(entry: str, policies: Mapping[str, KeyPolicy]) -> _Key:
     if named is None:
         return _Key(_digest(entry), ANONYMOUS)
     name, secret = named.groups()
-    return _Key(_digest(secret), Caller(name=name, policy=policies.get(name, KeyPolicy())))
+    return _Key(_digest(secret), Caller.named(name, policies))
 
 
 def _read_key_file(path: Path) -> list[str]:

@@ -29,12 +29,7 @@ def log_decision(
     """``outcome``: where the request went, or the error the dispatcher answered."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    record: dict[str, Any] = {
-        "request_id": request_id,
-        "key": caller.name,
-        "requested": facts.requested_model,
-        **decision.as_dict(),
-    }
+    record = {**_head(request_id, caller, facts), **decision.as_dict()}
     if isinstance(outcome, ApiError):
         record["served_by"], record["refused"] = None, outcome.code or outcome.error_type
         skipped: tuple[Skipped, ...] = ()
@@ -48,12 +43,17 @@ def log_decision(
 
 def log_refusal(request_id: str, caller: Caller, facts: RequestFacts, error: ApiError) -> None:
     """A request the pipeline refused (no model passed the filters, an unknown model...)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
     record = {
-        "request_id": request_id,
-        "key": caller.name,
-        "requested": facts.requested_model,
+        **_head(request_id, caller, facts),
         "refused": error.code or error.error_type,
         "status": error.status,
         "detail": error.message,
     }
     logger.info(json.dumps(record, ensure_ascii=False))
+
+
+def _head(request_id: str, caller: Caller, facts: RequestFacts) -> dict[str, Any]:
+    """Who asked for what: the fields every decision-log line starts with."""
+    return {"request_id": request_id, "key": caller.name, "requested": facts.requested_model}

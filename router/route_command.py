@@ -21,7 +21,6 @@ from router.config import SwitchboardConfig
 from router.config_loader import load_config
 from router.errors import ApiError, InvalidRequest, error_payload
 from router.openai_types import ChatCompletionRequest
-from router.policy_config import KeyPolicy
 from router.routing.build import build_pipeline
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
@@ -114,15 +113,13 @@ def _print_one(outcome: Decision | ApiError, as_json: bool) -> int:
 def _enabled(config: SwitchboardConfig, environ: Mapping[str, str]) -> set[str]:
     """The ids a server started with this environment would serve."""
     local = {m.id for m in config.models}
-    # The server's own rule (ExternalEngine.from_env): a non-blank base-URL variable.
-    on = {p.id for p in config.external_providers if environ.get(p.base_url_env, "").strip()}
-    return local | on
+    return local | {p.id for p in config.external_providers if p.base_url(environ)}
 
 
 def _caller(config: SwitchboardConfig, key_name: str | None) -> Caller:
     if key_name is None:
         return ANONYMOUS
-    return Caller(key_name, config.auth.keys.get(key_name, KeyPolicy()))
+    return Caller.named(key_name, config.auth.keys)
 
 
 def _header(value: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ The router-level file schema lives in ``router.config``; this module holds what 
 deployment needs, so ``serving`` never imports ``router``.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -188,3 +189,7 @@ class ExternalProviderConfig(StrictModel):
     max_concurrency: int = Field(64, ge=1, description="in-flight requests per router replica")
     timeouts: ExternalTimeouts = ExternalTimeouts()
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+
+    def base_url(self, environ: Mapping[str, str]) -> str | None:
+        """The provider's base URL in this environment; None: the provider is off."""
+        return environ.get(self.base_url_env, "").strip() or None

@@ -156,8 +156,8 @@ class ExternalEngine:
     @classmethod
     def from_env(cls, config: ExternalProviderConfig, environ: Mapping[str, str]) -> Self | None:
         """The engine for ``config``, or None when its base-URL env var is unset (off)."""
-        base_url = environ.get(config.base_url_env, "").strip()
-        if not base_url:
+        base_url = config.base_url(environ)
+        if base_url is None:
             return None
         model = environ.get(config.model_env, "").strip()
         if not model:
