@@ -14,15 +14,15 @@ class FakeProviderProcess:
     """``python -m tests.fake_provider --port 0 <args>``; use as a context manager, or
     ``start()`` several before ``wait_ready()`` so they boot in parallel."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, port: int = 0) -> None:
         self.args = args
-        self.port = 0
+        self.port = port  # 0: a free one, kept across restart()
         self._process: subprocess.Popen[str] | None = None
 
     def start(self) -> Self:
         command = [sys.executable, "-m", "tests.fake_provider", "--host", "127.0.0.1"]
         self._process = subprocess.Popen(
-            [*command, "--port", "0", *self.args],
+            [*command, "--port", str(self.port), *self.args],
             cwd=_REPO_ROOT,
             stdout=subprocess.PIPE,  # stderr is inherited: a full pipe would stall the server
             text=True,
@@ -47,6 +47,11 @@ class FakeProviderProcess:
         if self._process.stdout is not None:
             self._process.stdout.close()
 
+    def restart(self) -> Self:
+        """Stop and start again on the same port (a provider outage and its return)."""
+        self.stop()
+        return self.start().wait_ready()
+
     def __enter__(self) -> Self:
         return self.start().wait_ready()
 
@@ -61,4 +66,14 @@ class FakeProviderProcess:
     def get(self, path: str) -> Any:
         """GET a JSON endpoint such as ``/stats`` or ``/last_request`` (blocking, local)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+            return json.loads(reply.read())
+
+    def set_faults(self, **faults: float) -> Any:
+        """Change latency and fault rates of the running server, e.g. ``error_rate=1``."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/faults",
+            data=json.dumps(faults).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as reply:
             return json.loads(reply.read())

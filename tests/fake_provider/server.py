@@ -6,6 +6,7 @@ prompt), one word per token, with injectable latency, errors, rate limits and ha
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import socket
@@ -33,6 +34,12 @@ class FakeConfig:
     max_concurrency: int = 0  # 0: unlimited
     no_usage: bool = False  # ignore stream_options.include_usage, as some providers do
     seed: int = 0
+
+
+_RUNTIME_FAULTS = frozenset(
+    {"ttft_ms", "token_latency_ms", "error_rate", "rate_limit_rate", "hang_rate",
+     "stream_error_rate", "max_concurrency"}
+)  # fmt: skip
 
 
 def _error(status: int, message: str, etype: str, code: str | None = None) -> web.Response:
@@ -77,6 +84,7 @@ class FakeProvider:
         app.router.add_get("/health", self.health)
         app.router.add_get("/stats", self.stats)
         app.router.add_get("/last_request", self.last)
+        app.router.add_post("/faults", self.set_faults)
         return app
 
     async def health(self, request: web.Request) -> web.Response:
@@ -91,6 +99,16 @@ class FakeProvider:
 
     async def last(self, request: web.Request) -> web.Response:
         return web.json_response(self.last_request)
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        """Change the injected latency and faults of the running server (a test drives one
+        provider through healthy, failing and recovered phases without restarting it)."""
+        changes = await request.json()
+        unknown = set(changes) - _RUNTIME_FAULTS
+        if unknown:
+            return _error(400, f"not a runtime fault: {sorted(unknown)}", "invalid_request_error")
+        self.config = dataclasses.replace(self.config, **changes)
+        return web.json_response(dataclasses.asdict(self.config) | {"api_key": None})
 
     def _reject(self, request: web.Request, draw: float) -> web.Response | None:
         """Auth, concurrency and injected faults, in the order a real provider meets them."""
