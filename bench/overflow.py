@@ -10,11 +10,12 @@ streaming requests for `auto` (a client takes a 429 and moves on: every loop is 
 Recorded per level: success rate, 429s, TTFT p50/p95 of the answered requests, the
 share served by the provider, and the peak local queue (the engine's running + waiting
 sampled every 50 ms, plus the router's count of requests waiting in Ray's queue is
-bounded by ``max_queued_requests``). Saturation: `max_waiting_per_replica: 1`, so a
-request never waits behind more than one other before overflowing.
+bounded by ``max_queued_requests``). Saturation: `max_waiting_per_replica`
+(``--max-waiting``, default 0: a request never waits for a batch slot, it overflows).
 
 Usage: .venv/bin/python -m bench.overflow [--requests-per-client 3] [--max-tokens 32]
-[--batch 8]. Writes bench/results/overflow_batch<N>_<date>.json and .md. Loopback only.
+[--batch 8] [--max-waiting 0]. Writes bench/results/overflow_batch<N>_wait<W>_<date>.json
+and .md. Loopback only.
 """
 
 import argparse
@@ -144,7 +145,7 @@ async def unloaded_p95(config: Path, args: argparse.Namespace) -> float:
     with running_app(config) as url:
         async with aiohttp.ClientSession() as session:
             await one(session, url, args.max_tokens)
-            ttft = [(await one(session, url, args.max_tokens)).ttft_s * 1000 for _ in range(8)]
+            ttft = [(await one(session, url, args.max_tokens)).ttft_s * 1000 for _ in range(20)]
     return percentile(ttft, 0.95)
 
 
@@ -153,11 +154,13 @@ async def main() -> None:
     parser.add_argument("--requests-per-client", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8, help="SmolLM2's max_batch_size")
+    parser.add_argument("--max-waiting", type=float, default=0, help="max_waiting_per_replica")
     args = parser.parse_args()
     info = machine()
     print(json.dumps(info))
     engine = {"dtype": "float32", "max_batch_size": args.batch, "torch_threads": 1}
-    raw = smol_only_raw(saturation={"max_waiting_per_replica": 1}, transformers=engine)
+    saturation = {"max_waiting_per_replica": args.max_waiting}
+    raw = smol_only_raw(saturation=saturation, transformers=engine)
     config = write_config(RESULTS.parent / ".overflow-bench.yaml", raw)
     try:
         os.environ.pop("SWITCHBOARD_EXTERNAL_BASE_URL", None)
@@ -171,11 +174,13 @@ async def main() -> None:
         config.unlink(missing_ok=True)
     command = (
         f"python -m bench.overflow --requests-per-client {args.requests_per_client} "
-        f"--max-tokens {args.max_tokens} --batch {args.batch}"
+        f"--max-tokens {args.max_tokens} --batch {args.batch} --max-waiting {args.max_waiting:g}"
     )
     report = markdown(info, levels, baseline, command)
     print(report)
-    stem = RESULTS / f"overflow_batch{args.batch}_{datetime.now(UTC):%Y%m%d}"
+    stem = (
+        RESULTS / f"overflow_batch{args.batch}_wait{args.max_waiting:g}_{datetime.now(UTC):%Y%m%d}"
+    )
     stem.with_suffix(".md").write_text(report)
     payload = {"machine": info, "command": command, "unloaded_ttft_p95_ms": baseline,
                "levels": [asdict(lv) for lv in levels]}  # fmt: skip

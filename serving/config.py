@@ -88,7 +88,9 @@ class SaturationRules(StrictModel):
     the spirit of llm-d's: a queue of 5 per replica, KV cache 80 % full). Stale load
     counts as saturated: a router that cannot see a model must not pile onto it."""
 
-    max_waiting_per_replica: float = Field(5.0, gt=0)
+    max_waiting_per_replica: float = Field(
+        5.0, ge=0, description="0: never queue, overflow once no batch slot is free"
+    )
     max_kv_cache_usage: float = Field(0.8, gt=0, le=1)
     stale_after_s: float = Field(1.0, gt=0)
     backpressure_hold_s: float = Field(0.5, ge=0, description="after a full-queue refusal")

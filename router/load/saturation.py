@@ -5,7 +5,8 @@ router's own in-flight count for the model, and recent back-pressure refusals. F
 per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
-- queued per replica >= ``max_waiting_per_replica``                -> ``queue``
+- one more request would make the queue per replica exceed
+  ``max_waiting_per_replica`` (0: saturated as soon as no batch slot is free) -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
 "Queued" is the engines' waiting count plus what this router sent that no engine reports
 yet (the stats are up to a poll interval old): its in-flight requests beyond what the
@@ -56,23 +57,33 @@ class SaturationView:
             return Saturation(True, "stale")
         if now - self._refused_at.get(model_id, -float("inf")) < rules.backpressure_hold_s:
             return Saturation(True, "backpressure")
-        per_replica = self._queued(model_id, load.replicas) / len(load.replicas)
-        if per_replica >= rules.max_waiting_per_replica * headroom:
+        queued, slot_free = self._queued(model_id, load.replicas)
+        per_replica = queued / len(load.replicas)
+        # The request being placed waits too unless a batch slot is free for it.
+        would_wait = (queued + (not slot_free)) / len(load.replicas)
+        if would_wait > rules.max_waiting_per_replica * headroom:
             return Saturation(True, "queue", per_replica)
         kv = [r.kv_cache_usage for r in load.replicas if r.kv_cache_usage is not None]
         if kv and max(kv) >= rules.max_kv_cache_usage:
             return Saturation(True, "kv_cache", per_replica)
         return Saturation(False, None, per_replica)
 
-    def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> int:
+    def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> tuple[int, bool]:
+        """(requests queued, whether a batch slot is free for one more)."""
         in_flight = self._in_flight[model_id]
         waiting = sum(r.waiting for r in replicas)
         unseen = in_flight - sum(r.running for r in replicas) - waiting
-        free = sum((r.max_running or 0) - r.running for r in replicas)
         if any(r.max_running is None for r in replicas):
-            free = unseen  # batch size unknown: assume the engine takes what it gets
+            free = max(unseen, 0) + 1  # batch size unknown: assume the engine takes more
+        else:
+            free = sum(r.max_running or 0 for r in replicas) - sum(r.running for r in replicas)
         accepted = len(replicas) * self._models[model_id].deployment.max_ongoing_requests
-        return waiting + max(0, unseen - free, in_flight - accepted)
+        queued = waiting + max(0, unseen - free, in_flight - accepted)
+        return queued, queued == 0 and unseen < free
+
+    @property
+    def model_ids(self) -> list[str]:
+        return list(self._models)
 
     def in_flight(self, model_id: str) -> int:
         return self._in_flight[model_id]

@@ -32,11 +32,14 @@ def stats(
     return EngineStats(0.0, running, waiting, kv_cache_usage=kv, max_running=max_running)
 
 
-def view(replicas: Replicas, clock: FakeClock) -> tuple[SaturationView, LoadPoller]:
-    # Default fleet rules: 5 waiting per replica, KV 0.8, stale after 1 s;
+def view(
+    replicas: Replicas, clock: FakeClock, max_waiting: float = 5
+) -> tuple[SaturationView, LoadPoller]:
+    # Default rules: 5 waiting per replica, KV 0.8, stale after 1 s;
     # SmolLM2 accepts max_ongoing_requests=16 per replica before Ray queues.
     poller = LoadPoller({SMOL: replicas}, interval_s=0.25, clock=clock)
-    model = smol_only_config().models[0]
+    saturation = {"max_waiting_per_replica": max_waiting}
+    model = smol_only_config(saturation=saturation).models[0]
     return SaturationView(poller, {SMOL: model}, clock), poller
 
 
@@ -96,6 +99,30 @@ def test_requests_sent_since_the_last_poll_count_beyond_the_free_batch_slots() -
     assert saturation.state(SMOL).reason == "queue"
     saturation.finished(SMOL)
     assert not saturation.state(SMOL).saturated
+
+
+def test_a_zero_queue_limit_saturates_once_no_batch_slot_is_free() -> None:
+    clock = FakeClock()
+    saturation, poller = view(Replicas(stats(6, 0, max_running=8)), clock, max_waiting=0)
+    poll(poller)
+    for _ in range(6 + 1):
+        saturation.started(SMOL)
+    assert not saturation.state(SMOL).saturated  # one slot left: the next request runs
+    saturation.started(SMOL)
+    assert saturation.state(SMOL).reason == "queue"  # the next one would wait
+    saturation.finished(SMOL)
+    assert not saturation.state(SMOL).saturated
+
+
+def test_a_zero_queue_limit_without_a_batch_size_counts_only_ray_capacity() -> None:
+    clock = FakeClock()
+    saturation, poller = view(Replicas(stats(8, 0)), clock, max_waiting=0)
+    poll(poller)
+    for _ in range(16):  # max_ongoing_requests accepted by the replica
+        saturation.started(SMOL)
+    assert not saturation.state(SMOL).saturated
+    saturation.started(SMOL)
+    assert saturation.state(SMOL).reason == "queue"
 
 
 def test_without_a_batch_size_requests_beyond_ray_capacity_count() -> None:
