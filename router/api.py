@@ -25,6 +25,7 @@ from router.error_handlers import install_error_handlers
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
 from router.load.poller import LoadPoller
 from router.load.rate_limit import EXPECTED_COMPLETION_TOKENS, RateLimiter
+from router.metrics.router_metrics import RouterMetrics, StreamMeter
 from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
 from router.policy_config import Knob
 from router.responses import (
@@ -58,6 +59,7 @@ class RouterContext:
     auth: ApiKeyAuth
     model_cards: tuple[dict[str, Any], ...]
     max_body_bytes: int
+    metrics: RouterMetrics
     log_prompts: bool = False
 
 
@@ -127,19 +129,23 @@ async def _complete(
     shape: ApiShape,
     translate: Callable[[Body, str], GenerationRequest],
 ) -> Response:
+    started = ctx.metrics.clock()
     request_id = uuid.uuid4().hex
     body = call.body
     request = translate(body, request_id)
     facts = RequestFacts.of_request(
         body, request, caller=call.caller, headers=dict(call.http.headers), aliases=ctx.aliases
     )
+    decision: Decision | None = None
     # Off the event loop: token counting and the classifier are CPU work.
     try:
         decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
+        ctx.metrics.decided(decision.decision_ms / 1000)
         budget = request.sampling.max_tokens or EXPECTED_COMPLETION_TOKENS
         refund = ctx.limiter.admit(call.caller, (decision.prompt_tokens or 0) + budget)
     except ApiError as exc:
         log_refusal(request_id, call.caller, facts, exc)
+        ctx.metrics.refused(decision, exc.status)
         raise
     try:
         sheddable = call.caller.policy.sheddable
@@ -147,46 +153,72 @@ async def _complete(
     except ApiError as exc:
         refund()  # refused: a client retrying after Retry-After is not charged twice
         log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)
+        ctx.metrics.refused(decision, exc.status)
         raise
     log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=dispatched)
     primed = dispatched.primed
     headers = _decision_headers(decision, dispatched)
+    if dispatched.skipped:  # the first one skipped is the chosen model
+        ctx.metrics.overflowed(dispatched.skipped[0].reason, primed.model_id)
+    meter = ctx.metrics.meter(primed.model_id, headers["x-switchboard-route"], started)
     if not body.stream:
-        chunks = [chunk async for chunk in primed.chunks()]
+        try:
+            chunks = [meter.saw(chunk) async for chunk in primed.chunks()]
+        except ApiError:
+            meter.finish("stream_error")
+            raise
+        meter.finish("ok")
         payload = full_response(shape, primed.model_id, request_id, chunks)
         return JSONResponse(payload, headers=headers)
     renderer = StreamRenderer(shape, primed.model_id, request_id, body.include_usage())
     return _PrimedStreamingResponse(
-        primed, _sse(primed, renderer), media_type="text/event-stream", headers=headers
+        primed,
+        meter,
+        _sse(primed, renderer, meter),
+        media_type="text/event-stream",
+        headers=headers,
     )
 
 
 class _PrimedStreamingResponse(StreamingResponse):
     """Closes the generation however the response ends: Starlette does not close the
     body iterator when the client leaves, and the engine slot and the router's in-flight
-    count must not wait for garbage collection."""
+    count must not wait for garbage collection. A stream that did not reach its end
+    was abandoned by the client, and is metered as such."""
 
-    def __init__(self, primed: PrimedStream, content: AsyncIterator[bytes], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        primed: PrimedStream,
+        meter: StreamMeter,
+        content: AsyncIterator[bytes],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(content, **kwargs)
-        self._primed = primed
+        self._primed, self._meter = primed, meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
+            self._meter.finish("cancelled")  # no-op when the stream already ended
             await self._primed.close()
 
 
-async def _sse(primed: PrimedStream, renderer: StreamRenderer) -> AsyncIterator[bytes]:
+async def _sse(
+    primed: PrimedStream, renderer: StreamRenderer, meter: StreamMeter
+) -> AsyncIterator[bytes]:
     """The SSE body: events, then exactly one ``[DONE]``; a failure after the first byte
     ends the stream with an OpenAI error event instead of a silent cut."""
     try:
         async for chunk in primed.chunks():
-            yield renderer.encode(chunk)
+            yield renderer.encode(meter.saw(chunk))
+        meter.finish("ok")
     except ApiError as exc:
+        meter.finish("stream_error")
         yield sse_error(exc)
     except Exception:  # a bug; the status line is already sent, so say it in-band
         logger.exception("stream %s failed", primed.model_id)
+        meter.finish("stream_error")
         yield sse_error(InternalError("The server failed while streaming the response."))
     yield SSE_DONE
 

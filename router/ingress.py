@@ -17,6 +17,7 @@ from ray.serve.handle import DeploymentHandle
 from router.api import build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
+from router.metrics.instruments import RayInstruments
 from router.wiring import build_context
 from serving.deployment import DeploymentEngineClient
 from serving.engine import Engine
@@ -47,6 +48,7 @@ class RouterReplica:
             load_sources={model_id: clients[model_id] for model_id in handles},
             models_dir=Path(models_dir),
             auth=ApiKeyAuth.from_settings(config.auth, os.environ),
+            instruments=RayInstruments(),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -14,8 +14,11 @@ from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller, LoadSource
 from router.load.rate_limit import RateLimiter
 from router.load.saturation import SaturationView
+from router.metrics.instruments import Instruments
+from router.metrics.router_metrics import RouterMetrics
 from router.model_cards import model_cards
 from router.routing.build import build_pipeline
+from serving.config import ExternalProviderConfig, LocalModelConfig
 from serving.engine import Engine
 
 
@@ -25,8 +28,10 @@ def build_context(
     load_sources: Mapping[str, LoadSource],
     models_dir: Path,
     auth: ApiKeyAuth,
+    instruments: Instruments,
 ) -> RouterContext:
-    """``engines``: every serving model by id; ``load_sources``: the local ones' stats."""
+    """``engines``: every serving model by id; ``load_sources``: the local ones' stats;
+    ``instruments``: where metrics go (Ray's exporter in a Serve replica)."""
     clock = time.monotonic
     poller = LoadPoller(load_sources, config.router.load_poll_interval_s, clock)
     local = {m.id: m for m in config.models if m.id in load_sources}
@@ -35,10 +40,13 @@ def build_context(
         for p in config.external_providers
         if p.id in engines
     }
+    saturation = SaturationView(poller, local, clock)
+    metrics = _router_metrics(config, set(engines), instruments)
+    poller.add_listener(lambda: metrics.report_load(saturation, breakers))
     return RouterContext(
         engines=engines,
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
-        dispatcher=Dispatcher(engines, SaturationView(poller, local, clock), breakers),
+        dispatcher=Dispatcher(engines, saturation, breakers),
         poller=poller,
         limiter=RateLimiter(config.router.num_replicas, clock),
         aliases=config.router.aliases,
@@ -46,4 +54,19 @@ def build_context(
         model_cards=model_cards(config, engines),
         max_body_bytes=config.router.max_body_bytes,
         log_prompts=config.router.log_prompts,
+        metrics=metrics,
     )
+
+
+def _router_metrics(
+    config: SwitchboardConfig, serving: set[str], instruments: Instruments
+) -> RouterMetrics:
+    fleet: list[LocalModelConfig | ExternalProviderConfig] = [
+        *config.models,
+        *config.external_providers,
+    ]
+    models = [m for m in fleet if m.id in serving]
+    # The always-largest baseline: the top quality tier (the dearer one on a tie).
+    top = max(models, key=lambda m: (m.quality_tier, m.cost.output_per_mtok))
+    prices = {m.id: m.cost for m in models}
+    return RouterMetrics(instruments, prices, baseline=top.cost, clock=time.perf_counter)

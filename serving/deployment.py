@@ -16,6 +16,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 from serving.config import LocalModelConfig
 from serving.engine import Engine, EngineStats, GenerationChunk, GenerationRequest
 from serving.errors import EngineError, EngineOverloaded, EngineUnavailable
+from serving.metrics import EngineLoadGauges
 from serving.transformers_engine import TransformersEngine
 from serving.weights import prepared_dir
 
@@ -31,6 +32,7 @@ class ModelReplica:
     def __init__(self, model: LocalModelConfig, models_dir: str) -> None:
         folder = prepared_dir(model, Path(models_dir))
         self._engine = load_engine(model, folder)
+        self._gauges = EngineLoadGauges(model.id)
         logger.info("model %s loaded from %s with %s", model.id, folder, model.engine)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
@@ -38,7 +40,10 @@ class ModelReplica:
             yield chunk
 
     async def stats(self) -> EngineStats:
-        return await self._engine.stats()
+        # Routers poll this several times a second, so the exported gauges stay fresh.
+        stats = await self._engine.stats()
+        self._gauges.report(stats)
+        return stats
 
     async def check_health(self) -> None:
         await self._engine.check_health()

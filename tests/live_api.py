@@ -7,11 +7,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from router.api import RouterContext, build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.load.poller import LoadSource, SingleEngineLoad
+from router.metrics.instruments import Instruments, PrometheusInstruments
 from router.wiring import build_context
 from serving.engine import Engine
 from serving.weights import default_models_dir
@@ -23,9 +25,11 @@ def context(
     keys: tuple[str, ...] = (),
     max_body_bytes: int = 65536,
     config: SwitchboardConfig | None = None,
+    instruments: Instruments | None = None,
 ) -> RouterContext:
     """The router's context over in-process ``engines`` (ids from ``config``, default:
-    SmolLM2 only), wired exactly as the Serve replica wires it."""
+    SmolLM2 only), wired exactly as the Serve replica wires it; metrics go to a fresh
+    ``prometheus_client`` registry unless ``instruments`` says otherwise."""
     config = config or smol_only_config()
     config = config.model_copy(
         update={"router": config.router.model_copy(update={"max_body_bytes": max_body_bytes})}
@@ -37,7 +41,8 @@ def context(
         if model_id in local
     }
     auth = ApiKeyAuth(keys, config.auth.keys)
-    return build_context(config, engines, sources, default_models_dir(), auth)
+    instruments = instruments or PrometheusInstruments(CollectorRegistry())
+    return build_context(config, engines, sources, default_models_dir(), auth, instruments)
 
 
 @contextmanager

@@ -13,10 +13,12 @@ from tests.builders import free_port
 
 
 @contextmanager
-def running_app(config: Path) -> Iterator[str]:
-    """Deploy the app built from ``config``; yield its HTTP base URL; tear it all down."""
+def running_app(config: Path, metrics_port: int | None = None) -> Iterator[str]:
+    """Deploy the app built from ``config``; yield its HTTP base URL; tear it all down.
+    ``metrics_port``: where Ray's metrics agent serves every replica's series."""
     port = free_port()
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    metrics = {"_metrics_export_port": metrics_port} if metrics_port else {}
+    ray.init(address="local", num_cpus=2, include_dashboard=False, **metrics)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = SwitchboardArgs(config_path=str(config), models_dir=str(default_models_dir()))

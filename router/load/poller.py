@@ -53,6 +53,11 @@ class LoadPoller:
         self._clock = clock
         self._loads: dict[str, ModelLoad] = {}
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every poll (metrics gauges follow the load view)."""
+        self._listeners.append(listener)
 
     @property
     def model_ids(self) -> list[str]:
@@ -103,4 +108,6 @@ class LoadPoller:
     async def _run(self) -> None:
         while True:
             await self.poll_once()
+            for listener in self._listeners:
+                listener()
             await asyncio.sleep(self._interval_s)

@@ -9,8 +9,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 
 from router.config_loader import parse_config
+from router.metrics.instruments import PrometheusInstruments
 from router.policy_config import KeyPolicy
 from serving.engine import Engine
 from serving.transformers_engine import TransformersEngine
@@ -34,10 +36,16 @@ def tight_config(**provider: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def api(smol_engine: TransformersEngine) -> Iterator[str]:
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture(scope="module")
+def api(smol_engine: TransformersEngine, registry: CollectorRegistry) -> Iterator[str]:
     with FakeProviderProcess("--rate-limit-rate", "0") as fake:
         engines: dict[str, Engine] = {SMOL: smol_engine, "external": external(fake)}
-        with serve_api(context(engines, config=tight_config())) as url:
+        instruments = PrometheusInstruments(registry)
+        with serve_api(context(engines, config=tight_config(), instruments=instruments)) as url:
             yield url
 
 
@@ -70,16 +78,41 @@ async def busy_small_model(
             await reply.read()
 
 
-async def test_a_saturated_local_model_overflows_to_the_provider(api: str) -> None:
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    return sum(
+        s.value
+        for metric in registry.collect()
+        for s in metric.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    )
+
+
+async def test_a_saturated_local_model_overflows_to_the_provider(
+    api: str, registry: CollectorRegistry
+) -> None:
+    overflow = {"reason": "queue", "target": "external"}
+    served = {"model": "external", "route": "overflow", "outcome": "ok"}
+    before = [sample(registry, "switchboard_overflow_total", **overflow),
+              sample(registry, "switchboard_requests_total", **served)]  # fmt: skip
     async with aiohttp.ClientSession() as session, busy_small_model(session, api):
         status, headers, _ = await post(session, api, ECONOMY, max_tokens=4)
     assert status == 200
     assert headers["x-switchboard-model"] == "external"
     assert headers["x-switchboard-route"] == "overflow"
     assert headers["x-switchboard-overflow"] == f"{SMOL}=queue"
+    # ... and in the metrics: one more overflow to the provider, one more served there.
+    after = [sample(registry, "switchboard_overflow_total", **overflow),
+             sample(registry, "switchboard_requests_total", **served)]  # fmt: skip
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1]
+    assert sample(registry, "switchboard_completion_tokens_total", model="external") > 0
 
 
-async def test_nothing_free_is_a_fast_429_with_retry_after(api: str) -> None:
+async def test_nothing_free_is_a_fast_429_with_retry_after(
+    api: str, registry: CollectorRegistry
+) -> None:
+    refused = {"model": SMOL, "outcome": "429"}
+    before = sample(registry, "switchboard_requests_total", **refused)
     local_only = {**ECONOMY, "x-switchboard-local-only": "true"}
     async with aiohttp.ClientSession() as session, busy_small_model(session, api):
         started = time.perf_counter()
@@ -88,6 +121,7 @@ async def test_nothing_free_is_a_fast_429_with_retry_after(api: str) -> None:
     assert status == 429 and headers["Retry-After"] == "1"
     assert b"smollm2-135m: queue" in raw
     assert elapsed < 0.5  # refused at once, not after a queue timeout
+    assert sample(registry, "switchboard_requests_total", **refused) == before + 1
 
 
 async def test_when_load_drains_the_small_model_serves_again(api: str) -> None:
@@ -147,7 +181,9 @@ async def test_sheddable_keys_are_refused_first_and_limits_answer_429(
 async def test_in_flight_counts_return_to_zero_whichever_way_a_request_ends(
     smol_engine: TransformersEngine,
 ) -> None:
-    ctx = context({SMOL: smol_engine}, config=tight_config())
+    registry = CollectorRegistry()
+    instruments = PrometheusInstruments(registry)
+    ctx = context({SMOL: smol_engine}, config=tight_config(), instruments=instruments)
     saturation = ctx.dispatcher.saturation
     body = {"model": SMOL, "max_tokens": 24, "messages": [{"role": "user", "content": "Count."}]}
     with serve_api(ctx) as url:
@@ -161,6 +197,9 @@ async def test_in_flight_counts_return_to_zero_whichever_way_a_request_ends(
                 break
             await asyncio.sleep(0.05)
         assert saturation.in_flight(SMOL) == 0
+        for outcome in ("ok", "cancelled"):  # each request metered once, as it ended
+            labels = {"model": SMOL, "route": "pinned", "outcome": outcome}
+            assert sample(registry, "switchboard_requests_total", **labels) == 1
         async with aiohttp.ClientSession() as session:  # and it still serves
             status, _, _ = await post(session, url, {}, model=SMOL, max_tokens=2)
         assert status == 200

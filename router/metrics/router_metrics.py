@@ -1,0 +1,160 @@
+"""RouterMetrics: what the router records per request and per load poll.
+
+Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity planners"):
+- ``switchboard_requests{model, route, outcome}``: requests that reached routing;
+  ``outcome`` is ``ok``, ``stream_error``, ``cancelled`` (the client left) or the HTTP
+  status of a refusal. ``model`` is the model that served it (or was chosen, for
+  refusals; ``none`` when refused before a decision).
+- ``switchboard_decision_seconds``: the routing decision (token counts, classifier).
+- ``switchboard_ttft_seconds{model}``, ``switchboard_tpot_seconds{model}``,
+  ``switchboard_e2e_seconds{model}``: from the router's receipt of the request.
+- ``switchboard_prompt_tokens{model}``, ``switchboard_completion_tokens{model}``.
+- ``switchboard_overflow{reason, target}``: served elsewhere than the chosen model;
+  ``reason`` is why the chosen model was skipped (queue, stale, backpressure, ...).
+- ``switchboard_estimated_cost{model}`` and ``switchboard_baseline_cost{model}``: the
+  cost of what was served at the fleet's prices, and what the same tokens would have
+  cost on the fleet's top-tier model (the always-largest baseline).
+- Per router replica, refreshed every load poll: ``switchboard_model_saturated{model}``
+  (0/1), ``switchboard_router_in_flight{model}``, and
+  ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open).
+"""
+
+from collections.abc import Callable, Mapping
+
+from router.load.circuit_breaker import CircuitBreaker
+from router.load.saturation import SaturationView
+from router.metrics.instruments import Instruments
+from router.routing.decision import Decision
+from serving.config import Cost
+from serving.engine import GenerationChunk, Usage
+
+CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
+_DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
+_TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_TPOT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_E2E_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class RouterMetrics:
+    def __init__(
+        self,
+        instruments: Instruments,
+        prices: Mapping[str, Cost],
+        baseline: Cost,
+        clock: Callable[[], float],
+    ) -> None:
+        """``prices``: every model's cost per 1M tokens; ``baseline``: the top model's."""
+        self._prices, self._baseline, self._clock = dict(prices), baseline, clock
+        make = instruments
+        by_model = ("model",)
+        self.requests = make.counter(
+            "switchboard_requests", "Requests by model, route and outcome",
+            ("model", "route", "outcome"))  # fmt: skip
+        self.decision = make.histogram(
+            "switchboard_decision_seconds", "Routing decision latency", (), _DECISION_BUCKETS
+        )
+        self.ttft = make.histogram(
+            "switchboard_ttft_seconds", "Time to first token", by_model, _TTFT_BUCKETS
+        )
+        self.tpot = make.histogram(
+            "switchboard_tpot_seconds", "Time per output token after the first", by_model,
+            _TPOT_BUCKETS)  # fmt: skip
+        self.e2e = make.histogram(
+            "switchboard_e2e_seconds", "End-to-end request latency", by_model, _E2E_BUCKETS
+        )
+        self.prompt_tokens = make.counter(
+            "switchboard_prompt_tokens", "Prompt tokens served", by_model
+        )
+        self.completion_tokens = make.counter(
+            "switchboard_completion_tokens", "Completion tokens served", by_model
+        )
+        self.overflow = make.counter(
+            "switchboard_overflow", "Requests served elsewhere than the chosen model",
+            ("reason", "target"))  # fmt: skip
+        self.cost = make.counter(
+            "switchboard_estimated_cost", "Estimated cost of served tokens", by_model
+        )
+        self.baseline_cost = make.counter(
+            "switchboard_baseline_cost", "Cost of the same tokens on the top-tier model",
+            by_model)  # fmt: skip
+        self.saturated = make.gauge(
+            "switchboard_model_saturated", "1 when this router sees the model saturated",
+            by_model)  # fmt: skip
+        self.in_flight = make.gauge(
+            "switchboard_router_in_flight", "Requests this router has in flight", by_model
+        )
+        self.circuit = make.gauge(
+            "switchboard_circuit_state", "Provider circuit: 0 closed, 1 half-open, 2 open",
+            ("provider",))  # fmt: skip
+
+    def decided(self, seconds: float) -> None:
+        self.decision.observe(seconds, {})
+
+    def overflowed(self, reason: str, target: str) -> None:
+        self.overflow.inc(1, {"reason": reason, "target": target})
+
+    def refused(self, decision: Decision | None, status: int) -> None:
+        """A request refused with ``status``, before or after its routing decision."""
+        model, route = (decision.model_id, decision.route) if decision else ("none", "none")
+        self.requests.inc(1, {"model": model, "route": route, "outcome": str(status)})
+
+    def meter(self, model_id: str, route: str, started: float) -> "StreamMeter":
+        """Start metering a dispatched request whose first chunk is here now."""
+        return StreamMeter(self, model_id, route, started)
+
+    def served(self, meter: "StreamMeter", outcome: str) -> None:
+        model = {"model": meter.model_id}
+        self.requests.inc(1, {**model, "route": meter.route, "outcome": outcome})
+        self.ttft.observe(meter.ttft_s, model)
+        e2e = self._clock() - meter.started
+        self.e2e.observe(e2e, model)
+        usage = meter.usage
+        if usage is None:
+            return
+        if usage.completion_tokens > 1:
+            self.tpot.observe((e2e - meter.ttft_s) / (usage.completion_tokens - 1), model)
+        self.prompt_tokens.inc(usage.prompt_tokens, model)
+        self.completion_tokens.inc(usage.completion_tokens, model)
+        self.cost.inc(_cost(self._prices[meter.model_id], usage), model)
+        self.baseline_cost.inc(_cost(self._baseline, usage), model)
+
+    def report_load(
+        self, saturation: SaturationView, breakers: Mapping[str, CircuitBreaker]
+    ) -> None:
+        for model_id in saturation.model_ids:
+            tags = {"model": model_id}
+            self.saturated.set(float(saturation.state(model_id).saturated), tags)
+            self.in_flight.set(saturation.in_flight(model_id), tags)
+        for provider, breaker in breakers.items():
+            self.circuit.set(CIRCUIT_STATES[breaker.state], {"provider": provider})
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+
+class StreamMeter:
+    """One dispatched request: its chunks are seen as they go out; ``finish`` records it
+    once, whichever way it ends (done, failed mid-stream, or abandoned by the client)."""
+
+    def __init__(self, metrics: RouterMetrics, model_id: str, route: str, started: float):
+        self.model_id, self.route, self.started = model_id, route, started
+        self.ttft_s = metrics.clock() - started
+        self.usage: Usage | None = None
+        self._metrics: RouterMetrics | None = metrics
+
+    def saw(self, chunk: GenerationChunk) -> GenerationChunk:
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        return chunk
+
+    def finish(self, outcome: str) -> None:
+        if self._metrics is not None:
+            metrics, self._metrics = self._metrics, None
+            metrics.served(self, outcome)
+
+
+def _cost(price: Cost, usage: Usage) -> float:
+    return (
+        usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok
+    ) / 1e6

@@ -1,0 +1,95 @@
+"""RouterMetrics on a prometheus_client registry: the exposition text it produces."""
+
+import asyncio
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from router.load.circuit_breaker import CircuitBreaker
+from router.load.poller import LoadPoller
+from router.load.saturation import SaturationView
+from router.metrics.instruments import PrometheusInstruments
+from router.metrics.router_metrics import RouterMetrics
+from serving.config import CircuitBreakerSettings, Cost
+from serving.engine import ChoiceDelta, EngineStats, GenerationChunk, Usage
+from tests.builders import smol_only_config
+from tests.clock import FakeClock
+
+SMOL = "smollm2-135m"
+PRICES = {SMOL: Cost(input_per_mtok=1, output_per_mtok=2),
+          "external": Cost(input_per_mtok=10, output_per_mtok=40)}  # fmt: skip
+
+
+def metrics(clock: FakeClock) -> tuple[RouterMetrics, CollectorRegistry]:
+    registry = CollectorRegistry()
+    instruments = PrometheusInstruments(registry)
+    return RouterMetrics(instruments, PRICES, PRICES["external"], clock), registry
+
+
+def samples(registry: CollectorRegistry) -> set[str]:
+    """The exposition's sample lines (no HELP/TYPE, no creation timestamps)."""
+    text = generate_latest(registry).decode()
+    return {line for line in text.splitlines() if line and not line.startswith("#")
+            and "_created" not in line}  # fmt: skip
+
+
+def test_a_served_stream_is_counted_timed_and_priced() -> None:
+    clock = FakeClock()
+    recorder, registry = metrics(clock)
+    started = clock.now
+    clock.now += 0.25  # the first chunk is back
+    meter = recorder.meter(SMOL, "routed", started)
+    meter.saw(GenerationChunk((ChoiceDelta(0, "Hi"),)))
+    clock.now += 0.5  # 4 more tokens at 0.125 s each
+    meter.saw(GenerationChunk((ChoiceDelta(0, "!", "stop"),), Usage(1000, 5)))
+    meter.finish("ok")
+    meter.finish("cancelled")  # the response's own close: already recorded, ignored
+    lines = samples(registry)
+    assert {
+        'switchboard_requests_total{model="smollm2-135m",outcome="ok",route="routed"} 1.0',
+        'switchboard_ttft_seconds_bucket{le="0.25",model="smollm2-135m"} 1.0',
+        'switchboard_ttft_seconds_bucket{le="0.1",model="smollm2-135m"} 0.0',
+        'switchboard_e2e_seconds_sum{model="smollm2-135m"} 0.75',
+        'switchboard_tpot_seconds_sum{model="smollm2-135m"} 0.125',
+        'switchboard_tpot_seconds_bucket{le="0.1",model="smollm2-135m"} 0.0',
+        'switchboard_prompt_tokens_total{model="smollm2-135m"} 1000.0',
+        'switchboard_completion_tokens_total{model="smollm2-135m"} 5.0',
+        # 1000 x 1 + 5 x 2 per million, against 1000 x 10 + 5 x 40 on the top model
+        'switchboard_estimated_cost_total{model="smollm2-135m"} 0.00101',
+        'switchboard_baseline_cost_total{model="smollm2-135m"} 0.0102',
+    } <= lines
+
+
+def test_refusals_overflow_and_decisions() -> None:
+    recorder, registry = metrics(FakeClock())
+    recorder.refused(None, 400)
+    recorder.overflowed("queue", "external")
+    recorder.decided(0.003)
+    lines = samples(registry)
+    assert {
+        'switchboard_requests_total{model="none",outcome="400",route="none"} 1.0',
+        'switchboard_overflow_total{reason="queue",target="external"} 1.0',
+        'switchboard_decision_seconds_bucket{le="0.005"} 1.0',
+        'switchboard_decision_seconds_bucket{le="0.0025"} 0.0',
+    } <= lines
+
+
+def test_load_gauges_follow_the_saturation_view_and_the_circuit() -> None:
+    clock = FakeClock()
+    recorder, registry = metrics(clock)
+
+    class Busy:
+        async def replica_stats(self) -> list[EngineStats]:
+            return [EngineStats(0.0, running=8, waiting=5, max_running=8)]
+
+    poller = LoadPoller({SMOL: Busy()}, interval_s=0.25, clock=clock)
+    asyncio.run(poller.poll_once())
+    view = SaturationView(poller, {SMOL: smol_only_config().models[0]}, clock)
+    view.started(SMOL)
+    breaker = CircuitBreaker(CircuitBreakerSettings(failure_threshold=1, open_s=5), clock)
+    breaker.failed()
+    recorder.report_load(view, {"external": breaker})
+    assert {
+        'switchboard_model_saturated{model="smollm2-135m"} 1.0',
+        'switchboard_router_in_flight{model="smollm2-135m"} 1.0',
+        'switchboard_circuit_state{provider="external"} 2.0',
+    } <= samples(registry)
