@@ -12,7 +12,7 @@ VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_INSTALLED := $(VLLM_VENV)/.installed
 
-.PHONY: setup models serve test lint unit test-vllm bench clean
+.PHONY: setup models serve test lint unit test-vllm bench clean k8s-config
 
 setup: models
 
@@ -56,6 +56,18 @@ $(VLLM_INSTALLED): pyproject.toml requirements-weights.txt
 
 test-vllm: models $(VLLM_INSTALLED)
 	$(VLLM_BIN)/pytest -q -ra tests/vllm --override-ini addopts=
+
+# The KubeRay overlays' fleet files and their Serve configs (`switchboard config serve`);
+# tests/k8s fails while they are stale.
+k8s-config: $(INSTALLED)
+	cp models.gpu.yaml k8s/overlays/gpu/models.yaml
+	cp models.yaml k8s/overlays/cpu-dev/models.yaml
+	for overlay in k8s/overlays/gpu k8s/overlays/cpu-dev; do \
+		$(BIN)/switchboard config serve --config $$overlay/models.yaml \
+			--app-config-path /config/models.yaml --models-dir /models \
+			> $$overlay/serve-config.yaml.tmp && \
+		mv $$overlay/serve-config.yaml.tmp $$overlay/serve-config.yaml || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache

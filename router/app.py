@@ -8,14 +8,18 @@ builder's annotation, and string annotations silently disable that validation.
 """
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from ray.serve import Application
 
+from router.config import SwitchboardConfig
 from router.config_loader import check_weights, load_config
 from router.ingress import RouterIngress
 from serving.deployment import ModelDeployment, deployment_options
 from serving.weights import default_models_dir
+
+APP_NAME = "switchboard"
 
 
 class SwitchboardArgs(BaseModel):
@@ -33,9 +37,16 @@ def build_app(args: SwitchboardArgs) -> Application:
         model.id: ModelDeployment.options(**deployment_options(model)).bind(model, str(models_dir))
         for model in config.models
     }
-    router = RouterIngress.options(
-        num_replicas=config.router.num_replicas,
-        max_ongoing_requests=config.router.max_ongoing_requests,
-    )
+    router = RouterIngress.options(**router_options(config))
     application: Application = router.bind(config, handles, str(models_dir))
     return application
+
+
+def router_options(config: SwitchboardConfig) -> dict[str, Any]:
+    """models.yaml -> Ray Serve options for the router deployment (its CPU share is fixed
+    on the deployment itself, in ``router.ingress``)."""
+    return {
+        "name": RouterIngress.name,
+        "num_replicas": config.router.num_replicas,
+        "max_ongoing_requests": config.router.max_ongoing_requests,
+    }

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from router.classifier.commands import add_commands as add_router_commands
+from router.config_command import add_command as add_config_command
 from router.config_loader import ConfigError, check_weights, load_config
 from router.route_command import add_command as add_route_command
 from serving.weights import WeightsError, default_models_dir, prepare_model
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     _config_args(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8080,
+        help="Ray's Prometheus metrics port, every replica's series (default 8080)",
+    )
     serve.set_defaults(func=_serve)
 
     models = commands.add_parser("models", help="manage model weights")
@@ -67,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_check)
     add_route_command(commands)
     add_router_commands(commands)
+    add_config_command(commands)
     return parser
 
 
@@ -118,6 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
         models_dir=_models_dir(args),
         host=args.host,
         port=args.port,
+        metrics_port=args.metrics_port,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import ray
 from ray import serve
 
-from router.app import SwitchboardArgs, build_app
+from router.app import APP_NAME, SwitchboardArgs, build_app
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.config_loader import ConfigError, ConfigProblem, check_weights, load_config
@@ -21,11 +21,11 @@ from serving.external_engine import ExternalEngine
 
 logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 600.0
-APP_NAME = "switchboard"
 
 
-def run_local(config_path: Path, models_dir: Path, host: str, port: int) -> int:
-    """Start Ray + Serve, deploy, wait until ready, then block until SIGINT or SIGTERM."""
+def run_local(config_path: Path, models_dir: Path, host: str, port: int, metrics_port: int) -> int:
+    """Start Ray + Serve, deploy, wait until ready, then block until SIGINT or SIGTERM.
+    Ray's metrics agent serves every replica's series on ``metrics_port``."""
     # Fail on a bad config before paying for Ray's start-up.
     config = load_config(config_path)
     check_weights(config, models_dir, source=str(config_path))
@@ -34,7 +34,12 @@ def run_local(config_path: Path, models_dir: Path, host: str, port: int) -> int:
     started = time.monotonic()
     # address="local": always a fresh embedded cluster, never one left running elsewhere.
     cpus = max(os.cpu_count() or 1, math.ceil(needed_cpus))
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False)
+    ray.init(
+        address="local",
+        num_cpus=cpus,
+        include_dashboard=False,
+        _metrics_export_port=metrics_port,
+    )
     # After ray.init, which installs its own SIGTERM handler: both signals stop cleanly.
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -47,7 +52,8 @@ def run_local(config_path: Path, models_dir: Path, host: str, port: int) -> int:
         if not _wait_ready(url, stop):
             return 1
         print(
-            f"Switchboard ready at {url}/v1 (started in {time.monotonic() - started:.1f} s)",
+            f"Switchboard ready at {url}/v1 (started in {time.monotonic() - started:.1f} s)\n"
+            f"Prometheus scrape URL (every replica): http://127.0.0.1:{metrics_port}/metrics",
             flush=True,
         )
         stop.wait()
