@@ -25,7 +25,7 @@ from router.error_handlers import install_error_handlers
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
 from router.load.poller import LoadPoller
 from router.load.rate_limit import EXPECTED_COMPLETION_TOKENS, RateLimiter
-from router.metrics.router_metrics import RouterMetrics, StreamMeter
+from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
 from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
 from router.policy_config import Knob
 from router.responses import (
@@ -160,7 +160,9 @@ async def _complete(
     headers = _decision_headers(decision, dispatched)
     if dispatched.skipped:  # the first one skipped is the chosen model
         ctx.metrics.overflowed(dispatched.skipped[0].reason, primed.model_id)
-    meter = ctx.metrics.meter(primed.model_id, headers["x-switchboard-route"], started)
+    route = headers["x-switchboard-route"]
+    served = ServedBy(request_id, call.caller.name, primed.model_id, route)
+    meter = ctx.metrics.meter(served, started)
     if not body.stream:
         try:
             chunks = [meter.saw(chunk) async for chunk in primed.chunks()]

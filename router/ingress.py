@@ -18,6 +18,7 @@ from router.api import build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.metrics.instruments import RayInstruments
+from router.request_log import emit_json_lines
 from router.wiring import build_context
 from serving.deployment import DeploymentEngineClient
 from serving.engine import Engine
@@ -33,6 +34,7 @@ class RouterReplica:
         handles: dict[str, DeploymentHandle[Any]],
         models_dir: str,
     ) -> None:
+        emit_json_lines()
         clients = {model_id: DeploymentEngineClient(h) for model_id, h in handles.items()}
         engines: dict[str, Engine] = dict(clients)
         self._externals: list[ExternalEngine] = []

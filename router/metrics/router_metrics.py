@@ -20,10 +20,12 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
 from router.metrics.instruments import Instruments
+from router.request_log import log_served
 from router.routing.decision import Decision
 from serving.config import Cost
 from serving.engine import GenerationChunk, Usage
@@ -98,24 +100,24 @@ class RouterMetrics:
         model, route = (decision.model_id, decision.route) if decision else ("none", "none")
         self.requests.inc(1, {"model": model, "route": route, "outcome": str(status)})
 
-    def meter(self, model_id: str, route: str, started: float) -> "StreamMeter":
+    def meter(self, served: "ServedBy", started: float) -> "StreamMeter":
         """Start metering a dispatched request whose first chunk is here now."""
-        return StreamMeter(self, model_id, route, started)
+        return StreamMeter(self, served, started)
 
-    def served(self, meter: "StreamMeter", outcome: str) -> None:
-        model = {"model": meter.model_id}
-        self.requests.inc(1, {**model, "route": meter.route, "outcome": outcome})
-        self.ttft.observe(meter.ttft_s, model)
-        e2e = self._clock() - meter.started
-        self.e2e.observe(e2e, model)
-        usage = meter.usage
+    def served(
+        self, served: "ServedBy", outcome: str, ttft_s: float, e2e_s: float, usage: Usage | None
+    ) -> None:
+        model = {"model": served.model_id}
+        self.requests.inc(1, {**model, "route": served.route, "outcome": outcome})
+        self.ttft.observe(ttft_s, model)
+        self.e2e.observe(e2e_s, model)
         if usage is None:
             return
         if usage.completion_tokens > 1:
-            self.tpot.observe((e2e - meter.ttft_s) / (usage.completion_tokens - 1), model)
+            self.tpot.observe((e2e_s - ttft_s) / (usage.completion_tokens - 1), model)
         self.prompt_tokens.inc(usage.prompt_tokens, model)
         self.completion_tokens.inc(usage.completion_tokens, model)
-        self.cost.inc(_cost(self._prices[meter.model_id], usage), model)
+        self.cost.inc(_cost(self._prices[served.model_id], usage), model)
         self.baseline_cost.inc(_cost(self._baseline, usage), model)
 
     def report_load(
@@ -133,12 +135,23 @@ class RouterMetrics:
         return self._clock
 
 
+@dataclass(frozen=True)
+class ServedBy:
+    """Who asked, and where the dispatcher sent it."""
+
+    request_id: str
+    key: str | None  # the key's name, never the key
+    model_id: str
+    route: str  # as in the x-switchboard-route header
+
+
 class StreamMeter:
     """One dispatched request: its chunks are seen as they go out; ``finish`` records it
-    once, whichever way it ends (done, failed mid-stream, or abandoned by the client)."""
+    (metrics and the request log line) once, whichever way it ends: done, failed
+    mid-stream, or abandoned by the client."""
 
-    def __init__(self, metrics: RouterMetrics, model_id: str, route: str, started: float):
-        self.model_id, self.route, self.started = model_id, route, started
+    def __init__(self, metrics: RouterMetrics, served: ServedBy, started: float) -> None:
+        self.served, self.started = served, started
         self.ttft_s = metrics.clock() - started
         self.usage: Usage | None = None
         self._metrics: RouterMetrics | None = metrics
@@ -149,9 +162,15 @@ class StreamMeter:
         return chunk
 
     def finish(self, outcome: str) -> None:
-        if self._metrics is not None:
-            metrics, self._metrics = self._metrics, None
-            metrics.served(self, outcome)
+        if self._metrics is None:
+            return
+        metrics, self._metrics = self._metrics, None
+        e2e_s = metrics.clock() - self.started
+        metrics.served(self.served, outcome, self.ttft_s, e2e_s, self.usage)
+        served = self.served
+        log_served(request_id=served.request_id, key=served.key, model=served.model_id,
+                   route=served.route, outcome=outcome, ttft_s=self.ttft_s, e2e_s=e2e_s,
+                   usage=self.usage)  # fmt: skip
 
 
 def _cost(price: Cost, usage: Usage) -> float:

@@ -102,6 +102,23 @@ async def test_one_decision_log_line_without_the_prompt(
     assert logged["request_id"] and logged["decision_ms"] > 0
 
 
+async def test_one_request_log_line_when_it_was_served(
+    api: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="switchboard"):
+        status, _, _ = await ask(api, text=SECRET, headers={"x-switchboard-quality": "0"})
+    assert status == 200
+    [decision] = [r.getMessage() for r in caplog.records if r.name == "switchboard.decisions"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "switchboard.requests"]
+    assert SECRET not in line and OPEN not in line
+    logged = json.loads(line)
+    assert logged["request_id"] == json.loads(decision)["request_id"]
+    assert (logged["key"], logged["model"], logged["route"], logged["outcome"]) == (
+        "open", SMOL, "classifier", "ok")  # fmt: skip
+    assert 0 < logged["ttft_ms"] <= logged["e2e_ms"]
+    assert logged["prompt_tokens"] > 0 and logged["completion_tokens"] > 0
+
+
 async def test_a_refused_request_is_logged_too(api: str, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger="switchboard.decisions"):
         status, _, _ = await ask(api, SMOL, max_tokens=8190, text=SECRET)

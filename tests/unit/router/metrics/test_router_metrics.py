@@ -8,7 +8,7 @@ from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
 from router.metrics.instruments import PrometheusInstruments
-from router.metrics.router_metrics import RouterMetrics
+from router.metrics.router_metrics import RouterMetrics, ServedBy
 from serving.config import CircuitBreakerSettings, Cost
 from serving.engine import ChoiceDelta, EngineStats, GenerationChunk, Usage
 from tests.builders import smol_only_config
@@ -37,7 +37,7 @@ def test_a_served_stream_is_counted_timed_and_priced() -> None:
     recorder, registry = metrics(clock)
     started = clock.now
     clock.now += 0.25  # the first chunk is back
-    meter = recorder.meter(SMOL, "routed", started)
+    meter = recorder.meter(ServedBy("r1", "app", SMOL, "routed"), started)
     meter.saw(GenerationChunk((ChoiceDelta(0, "Hi"),)))
     clock.now += 0.5  # 4 more tokens at 0.125 s each
     meter.saw(GenerationChunk((ChoiceDelta(0, "!", "stop"),), Usage(1000, 5)))
