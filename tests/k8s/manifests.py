@@ -2,9 +2,9 @@
 
 Rendering uses a real kustomize: the standalone binary, or the one built into kubectl
 (this machine image ships kubectl; Debian's kubernetes-client is too old for
-`replacements`). The RayService CRD schema comes from ``../shared/schemas`` or
-``$SWITCHBOARD_SCHEMAS_DIR``. Outside CI a missing tool or schema skips the tests that
-need it; with ``CI`` or ``SWITCHBOARD_REQUIRE_SCHEMAS=1`` set it fails them.
+`replacements`). The RayService CRD schema is vendored in ``tests/k8s/schemas`` (or
+``$SWITCHBOARD_SCHEMAS_DIR``). Outside CI a missing kustomize skips the tests that need
+it; with ``CI`` or ``SWITCHBOARD_REQUIRE_SCHEMAS=1`` set it fails them.
 """
 
 import json
@@ -52,11 +52,8 @@ def render(overlay: str) -> list[Manifest]:
 
 def rayservice_schema() -> dict[str, Any]:
     """The KubeRay CRD schema, strict: see ``_forbid_unknown_fields``."""
-    folder = Path(os.environ.get("SWITCHBOARD_SCHEMAS_DIR", REPO.parent / "shared" / "schemas"))
-    path = folder / RAYSERVICE_SCHEMA
-    if not path.is_file():
-        unavailable(f"{path} not found: set SWITCHBOARD_SCHEMAS_DIR to the schemas folder")
-    schema: dict[str, Any] = json.loads(path.read_text())
+    folder = Path(os.environ.get("SWITCHBOARD_SCHEMAS_DIR", Path(__file__).parent / "schemas"))
+    schema: dict[str, Any] = json.loads((folder / RAYSERVICE_SCHEMA).read_text())
     _forbid_unknown_fields(schema)
     return schema
 
