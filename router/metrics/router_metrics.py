@@ -47,45 +47,44 @@ class RouterMetrics:
     ) -> None:
         """``prices``: every model's cost per 1M tokens; ``baseline``: the top model's."""
         self._prices, self._baseline, self._clock = dict(prices), baseline, clock
-        make = instruments
         by_model = ("model",)
-        self.requests = make.counter(
+        self.requests = instruments.counter(
             "switchboard_requests", "Requests by model, route and outcome",
             ("model", "route", "outcome"))  # fmt: skip
-        self.decision = make.histogram(
+        self.decision = instruments.histogram(
             "switchboard_decision_seconds", "Routing decision latency", (), _DECISION_BUCKETS
         )
-        self.ttft = make.histogram(
+        self.ttft = instruments.histogram(
             "switchboard_ttft_seconds", "Time to first token", by_model, _TTFT_BUCKETS
         )
-        self.tpot = make.histogram(
+        self.tpot = instruments.histogram(
             "switchboard_tpot_seconds", "Time per output token after the first", by_model,
             _TPOT_BUCKETS)  # fmt: skip
-        self.e2e = make.histogram(
+        self.e2e = instruments.histogram(
             "switchboard_e2e_seconds", "End-to-end request latency", by_model, _E2E_BUCKETS
         )
-        self.prompt_tokens = make.counter(
+        self.prompt_tokens = instruments.counter(
             "switchboard_prompt_tokens", "Prompt tokens served", by_model
         )
-        self.completion_tokens = make.counter(
+        self.completion_tokens = instruments.counter(
             "switchboard_completion_tokens", "Completion tokens served", by_model
         )
-        self.overflow = make.counter(
+        self.overflow = instruments.counter(
             "switchboard_overflow", "Requests served elsewhere than the chosen model",
             ("reason", "target"))  # fmt: skip
-        self.cost = make.counter(
+        self.cost = instruments.counter(
             "switchboard_estimated_cost", "Estimated cost of served tokens", by_model
         )
-        self.baseline_cost = make.counter(
+        self.baseline_cost = instruments.counter(
             "switchboard_baseline_cost", "Cost of the same tokens on the top-tier model",
             by_model)  # fmt: skip
-        self.saturated = make.gauge(
+        self.saturated = instruments.gauge(
             "switchboard_model_saturated", "1 when this router sees the model saturated",
             by_model)  # fmt: skip
-        self.in_flight = make.gauge(
+        self.in_flight = instruments.gauge(
             "switchboard_router_in_flight", "Requests this router has in flight", by_model
         )
-        self.circuit = make.gauge(
+        self.circuit = instruments.gauge(
             "switchboard_circuit_state", "Provider circuit: 0 closed, 1 half-open, 2 open",
             ("provider",))  # fmt: skip
 
