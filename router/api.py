@@ -159,7 +159,8 @@ async def _complete(
     primed = dispatched.primed
     headers = _decision_headers(decision, dispatched)
     if dispatched.skipped:  # the first one skipped is the chosen model
-        ctx.metrics.overflowed(dispatched.skipped[0].reason, primed.model_id)
+        first = dispatched.skipped[0]
+        ctx.metrics.overflowed(first.model_id, first.reason, primed.model_id)
     route = headers["x-switchboard-route"]
     served = ServedBy(request_id, call.caller.name, primed.model_id, route)
     meter = ctx.metrics.meter(served, started)

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from router.capacity import add_command as add_capacity_command
 from router.classifier.commands import add_commands as add_router_commands
 from router.config_command import add_command as add_config_command
 from router.config_loader import ConfigError, check_weights, load_config
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     add_route_command(commands)
     add_router_commands(commands)
     add_config_command(commands)
+    add_capacity_command(commands)
     return parser
 
 

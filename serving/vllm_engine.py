@@ -52,6 +52,7 @@ class _LoadGauge:
 
     def __init__(self) -> None:
         self.snapshot: EngineStats | None = None
+        self.max_running: int | None = None  # the scheduler's max_num_seqs, once started
 
     def record(self, scheduler_stats: Any) -> None:
         # SchedulerStats of 0.26 and 0.32 alike (kv_cache_usage: gpu_cache_usage before 0.9).
@@ -60,6 +61,7 @@ class _LoadGauge:
             running=int(scheduler_stats.num_running_reqs),
             waiting=int(scheduler_stats.num_waiting_reqs),
             kv_cache_usage=float(scheduler_stats.kv_cache_usage),
+            max_running=self.max_running,
         )
 
 
@@ -157,7 +159,9 @@ class VllmEngine:
         if snapshot is None or self._in_flight == 0:
             # vLLM reports only when it steps. With nothing in flight it is idle, and that is
             # known now: a stale idle snapshot would read as saturated to the router.
-            return EngineStats(time.time(), running=0, waiting=0, kv_cache_usage=0.0)
+            return EngineStats(
+                time.time(), 0, 0, kv_cache_usage=0.0, max_running=self._gauge.max_running
+            )
         return snapshot
 
     async def check_health(self) -> None:
@@ -319,6 +323,7 @@ def _stat_logger_class(gauge: _LoadGauge) -> Callable[[Any, int], Any]:
         # Signatures as in vLLM 0.26 and 0.32 (identical there).
         def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
             self.engine_index = engine_index
+            gauge.max_running = int(vllm_config.scheduler_config.max_num_seqs)
 
         def record(
             self,

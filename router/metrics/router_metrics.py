@@ -9,8 +9,8 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
 - ``switchboard_ttft_seconds{model}``, ``switchboard_tpot_seconds{model}``,
   ``switchboard_e2e_seconds{model}``: from the router's receipt of the request.
 - ``switchboard_prompt_tokens{model}``, ``switchboard_completion_tokens{model}``.
-- ``switchboard_overflow{reason, target}``: served elsewhere than the chosen model;
-  ``reason`` is why the chosen model was skipped (queue, stale, backpressure, ...).
+- ``switchboard_overflow{model, reason, target}``: served by ``target`` instead of the
+  chosen ``model``; ``reason`` is why the chosen model was skipped (queue, stale, ...).
 - ``switchboard_estimated_cost{model}`` and ``switchboard_baseline_cost{model}``: the
   cost of what was served at the fleet's prices, and what the same tokens would have
   cost on the fleet's top-tier model (the always-largest baseline).
@@ -71,7 +71,7 @@ class RouterMetrics:
         )
         self.overflow = instruments.counter(
             "switchboard_overflow", "Requests served elsewhere than the chosen model",
-            ("reason", "target"))  # fmt: skip
+            ("model", "reason", "target"))  # fmt: skip
         self.cost = instruments.counter(
             "switchboard_estimated_cost", "Estimated cost of served tokens", by_model
         )
@@ -91,8 +91,8 @@ class RouterMetrics:
     def decided(self, seconds: float) -> None:
         self.decision.observe(seconds, {})
 
-    def overflowed(self, reason: str, target: str) -> None:
-        self.overflow.inc(1, {"reason": reason, "target": target})
+    def overflowed(self, chosen: str, reason: str, target: str) -> None:
+        self.overflow.inc(1, {"model": chosen, "reason": reason, "target": target})
 
     def refused(self, decision: Decision | None, status: int) -> None:
         """A request refused with ``status``, before or after its routing decision."""

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 import pytest
@@ -52,17 +53,8 @@ def base_url(
         "SWITCHBOARD_EXTERNAL_BASE_URL": provider.base_url,
         "SWITCHBOARD_API_KEYS": ",".join(f"{name}:{secret}" for name, secret in KEYS.items()),
     }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        with running_app(config) as url:
-            yield url
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with patch.dict(os.environ, env), running_app(config) as url:
+        yield url
 
 
 @pytest.fixture

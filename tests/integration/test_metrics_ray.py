@@ -7,6 +7,7 @@ import os
 import time
 import urllib.request
 from collections.abc import Iterator
+from unittest.mock import patch
 
 import aiohttp
 import pytest
@@ -36,17 +37,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     with FakeProviderProcess("--ttft-ms", "20", "--token-latency-ms", "5") as fake:
         env = {"SWITCHBOARD_EXTERNAL_BASE_URL": fake.base_url,
                "SWITCHBOARD_EXTERNAL_MODEL": "fake-model"}  # fmt: skip
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)  # inherited by the local Ray's workers
-        try:
-            with running_app(config, metrics_port=metrics_port) as url:
-                yield url, f"http://127.0.0.1:{metrics_port}/metrics"
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        # The local Ray's workers inherit the environment.
+        with patch.dict(os.environ, env), running_app(config, metrics_port=metrics_port) as url:
+            yield url, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
 def scrape(url: str) -> list[Sample]:

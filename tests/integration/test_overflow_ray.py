@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from unittest.mock import patch
 
 import aiohttp
 import pytest
@@ -33,17 +34,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"SWITCHBOARD_EXTERNAL_MODEL": "fake-model"}
     with FakeProviderProcess("--ttft-ms", "20", "--token-latency-ms", "10") as fake:
         env["SWITCHBOARD_EXTERNAL_BASE_URL"] = fake.base_url
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)  # inherited by the local Ray's workers
-        try:
-            with running_app(config) as url:
-                yield url
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        # The local Ray's workers inherit the environment.
+        with patch.dict(os.environ, env), running_app(config) as url:
+            yield url
 
 
 async def ask(

@@ -62,12 +62,12 @@ def test_a_served_stream_is_counted_timed_and_priced() -> None:
 def test_refusals_overflow_and_decisions() -> None:
     recorder, registry = metrics(FakeClock())
     recorder.refused(None, 400)
-    recorder.overflowed("queue", "external")
+    recorder.overflowed(SMOL, "queue", "external")
     recorder.decided(0.003)
     lines = samples(registry)
     assert {
         'switchboard_requests_total{model="none",outcome="400",route="none"} 1.0',
-        'switchboard_overflow_total{reason="queue",target="external"} 1.0',
+        'switchboard_overflow_total{model="smollm2-135m",reason="queue",target="external"} 1.0',
         'switchboard_decision_seconds_bucket{le="0.005"} 1.0',
         'switchboard_decision_seconds_bucket{le="0.0025"} 0.0',
     } <= lines

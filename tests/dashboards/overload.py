@@ -1,0 +1,85 @@
+"""A Switchboard that overflows, for the dashboard test and ``bench.dashboard``: two
+SmolLM2 replicas with batches of 2 and room for one waiting request each, the fake
+provider process as the external overflow target, and Ray's metrics agent on a known
+port, exporting every second (Ray's default is 10 s; Prometheus scrapes every 1 s)."""
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from unittest.mock import patch
+
+import aiohttp
+
+from tests.builders import free_port, smol_only_raw, write_config
+from tests.fake_provider.fixtures import FakeProviderProcess
+from tests.ray_app import running_app
+
+PROVIDER_PACING = ("--ttft-ms", "100", "--token-latency-ms", "15")
+PROMPT = "Tell a short story about a lighthouse keeper, number {i}."
+
+
+@contextmanager
+def overflowing_app(workdir: Path) -> Iterator[tuple[str, int]]:
+    """(the app's base URL, Ray's metrics port)."""
+    raw = smol_only_raw(
+        deployment={"num_replicas": 2, "max_ongoing_requests": 3, "num_cpus": 0.5},
+        transformers={"dtype": "float32", "max_batch_size": 2, "torch_threads": 1},
+        saturation={"max_waiting_per_replica": 1},
+    )
+    config = write_config(workdir / "models.yaml", raw)
+    metrics_port = free_port()
+    with FakeProviderProcess(*PROVIDER_PACING) as fake:
+        env = {"SWITCHBOARD_EXTERNAL_BASE_URL": fake.base_url,
+               "SWITCHBOARD_EXTERNAL_MODEL": "fake-model",
+               "RAY_metrics_report_interval_ms": "1000"}  # fmt: skip
+        # Read by ray.init and inherited by the local Ray's workers.
+        with patch.dict(os.environ, env), running_app(config, metrics_port=metrics_port) as url:
+            yield url, metrics_port
+
+
+async def ask(session: aiohttp.ClientSession, url: str, i: int, max_tokens: int) -> int:
+    """One streamed request; three in four ask for the economy end of the quality knob, so
+    the classifier sends some traffic to the provider by choice, the rest by overflow."""
+    body = {"model": "auto", "max_tokens": max_tokens, "stream": True,
+            "messages": [{"role": "user", "content": PROMPT.format(i=i)}]}  # fmt: skip
+    headers = {"x-switchboard-quality": "0"} if i % 4 else {}
+    async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as reply:
+        await reply.read()
+        return reply.status
+
+
+async def closed_loop(url: str, clients: int, seconds: float, max_tokens: int) -> list[int]:
+    """``clients`` clients, each sending its next request when the last one ends, until
+    ``seconds`` have passed (a request under way then is finished: bounded, not cut)."""
+    statuses: list[int] = []
+    deadline = time.monotonic() + seconds
+
+    async def client(session: aiohttp.ClientSession, first: int) -> None:
+        i = first
+        while time.monotonic() < deadline:
+            statuses.append(await ask(session, url, i, max_tokens))
+            i += clients
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(client(session, c) for c in range(clients)))
+    return statuses
+
+
+async def open_loop(url: str, rate: float, seconds: float, max_tokens: int) -> list[int]:
+    """Requests arriving at ``rate`` per second (Poisson, seeded) for ``seconds``, whether
+    or not earlier ones are done: like real users, unlike closed-loop clients, who come
+    back sooner when served faster and so inflate the count of turned-away requests."""
+    rng = random.Random(7)
+    pending: list[asyncio.Task[int]] = []
+    deadline = time.monotonic() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        i = 0
+        while time.monotonic() < deadline:
+            pending.append(asyncio.create_task(ask(session, url, i, max_tokens)))
+            i += 1
+            await asyncio.sleep(rng.expovariate(rate))
+        return list(await asyncio.gather(*pending))
