@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         default=8080,
         help="Ray's Prometheus metrics port, every replica's series (default 8080)",
     )
+    serve.add_argument(
+        "--direct-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="also serve the API on the router replicas' own ports from PORT on, skipping "
+        "Ray's proxy hop (Ray Serve's throughput mode; see README 'Router overhead')",
+    )
     serve.set_defaults(func=_serve)
 
     models = commands.add_parser("models", help="manage model weights")
@@ -129,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        direct_port=args.direct_port,
     )
 
 

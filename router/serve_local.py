@@ -23,15 +23,26 @@ logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 600.0
 
 
-def run_local(config_path: Path, models_dir: Path, host: str, port: int, metrics_port: int) -> int:
+def run_local(
+    config_path: Path,
+    models_dir: Path,
+    host: str,
+    port: int,
+    metrics_port: int,
+    direct_port: int | None = None,
+) -> int:
     """Start Ray + Serve, deploy, wait until ready, then block until SIGINT or SIGTERM.
-    Ray's metrics agent serves every replica's series on ``metrics_port``."""
+    Ray's metrics agent serves every replica's series on ``metrics_port``. With
+    ``direct_port``, each router replica also serves HTTP on its own port from there on
+    (direct ingress), skipping the proxy actor's hop; ``port`` keeps the proxy."""
     # Fail on a bad config before paying for Ray's start-up.
     config = load_config(config_path)
     check_weights(config, models_dir, source=str(config_path))
     _check_environment(config, source=str(config_path))
     needed_cpus = sum(m.deployment.num_cpus * m.deployment.num_replicas for m in config.models)
     started = time.monotonic()
+    if direct_port is not None:
+        os.environ.update(_direct_ingress_env(direct_port, config.router.num_replicas))
     # address="local": always a fresh embedded cluster, never one left running elsewhere.
     cpus = max(os.cpu_count() or 1, math.ceil(needed_cpus))
     ray.init(
@@ -51,9 +62,14 @@ def run_local(config_path: Path, models_dir: Path, host: str, port: int, metrics
         url = f"http://{host}:{port}"
         if not _wait_ready(url, stop):
             return 1
+        if direct_port is not None:
+            last = direct_port + config.router.num_replicas - 1
+            ports = str(direct_port) if last == direct_port else f"{direct_port}-{last}"
+            print(f"Direct ingress (router replicas' own ports): {host}:{ports}")
+        print(f"Prometheus scrape URL (every replica): http://127.0.0.1:{metrics_port}/metrics")
+        # Last: scripts (and tests) wait for this line.
         print(
-            f"Switchboard ready at {url}/v1 (started in {time.monotonic() - started:.1f} s)\n"
-            f"Prometheus scrape URL (every replica): http://127.0.0.1:{metrics_port}/metrics",
+            f"Switchboard ready at {url}/v1 (started in {time.monotonic() - started:.1f} s)",
             flush=True,
         )
         stop.wait()
@@ -62,6 +78,21 @@ def run_local(config_path: Path, models_dir: Path, host: str, port: int, metrics
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def _direct_ingress_env(first_port: int, router_replicas: int) -> dict[str, str]:
+    """Ray Serve's throughput mode (read by every Ray process at start, so set before
+    ``ray.init``): the router replicas listen on ports ``[first_port, first_port +
+    replicas)``, handles use gRPC, user code shares the replica's event loop, and Serve
+    buffers its logs into its log files (JSON request lines included, not on stderr).
+    Measured by ``bench/overhead.py``. No load balancer drains these ports here, so a
+    stopping replica need not wait Serve's 30 s draining period."""
+    return {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(first_port),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first_port + router_replicas),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
+    }
 
 
 def _check_environment(config: SwitchboardConfig, source: str) -> None:

@@ -10,14 +10,23 @@ from collections import deque
 from pathlib import Path
 from typing import Self
 
+from tests.builders import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 READY_MARKER = "Switchboard ready at "
 
 
 class SwitchboardProcess:
-    def __init__(self, config: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.config = config
         self.port = port
+        self.extra_args = extra_args
         self.env = {**os.environ, **(env or {})}
         self.output: deque[str] = deque(maxlen=400)  # last lines, for failure messages
         self.ready_after_s: float | None = None
@@ -34,6 +43,9 @@ class SwitchboardProcess:
             str(self.config),
             "--port",
             str(self.port),
+            "--metrics-port",
+            str(free_port()),
+            *self.extra_args,
         ]
         self._process = subprocess.Popen(
             command,

@@ -1,0 +1,48 @@
+"""`switchboard serve --direct-port`: the router replica answers on its own port (Ray
+Serve's direct ingress) with the same contract as through the proxy, and still stops
+cleanly and quickly."""
+
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.builders import free_port, smol_only_raw, write_config
+from tests.e2e.server_process import SwitchboardProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+KEY = "sk-direct-test"
+SMOL = "smollm2-135m"
+
+
+async def test_the_router_replica_serves_on_its_own_port(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "models.yaml", smol_only_raw())
+    direct = free_port()
+    server = SwitchboardProcess(
+        config,
+        free_port(),
+        env={"SWITCHBOARD_API_KEYS": KEY},
+        extra_args=("--direct-port", str(direct)),
+    ).start()
+    try:
+        assert any(f"127.0.0.1:{direct}" in line for line in server.output)
+        headers = {"Authorization": f"Bearer {KEY}"}
+        body = {"model": "auto", "max_tokens": 4, "stream": True,
+                "messages": [{"role": "user", "content": "Say hi."}]}  # fmt: skip
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{direct}") as session:
+            async with session.get("/readyz") as reply:
+                assert reply.status == 200
+            async with session.post("/v1/chat/completions", json=body) as reply:
+                assert reply.status == 401  # the same auth as through the proxy
+            async with session.post("/v1/chat/completions", json=body, headers=headers) as reply:
+                assert reply.status == 200
+                assert reply.headers["x-switchboard-model"] == SMOL
+                events = (await reply.text()).strip().split("\n\n")
+            assert events[-1] == "data: [DONE]"
+            assert json.loads(events[0].removeprefix("data: "))["model"] == SMOL
+    finally:
+        started = time.monotonic()
+        assert server.stop() == 0, "\n".join(server.output)
+    assert time.monotonic() - started < 30  # no 30 s draining period on one machine
