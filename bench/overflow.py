@@ -181,10 +181,10 @@ async def main() -> None:
     stem = (
         RESULTS / f"overflow_batch{args.batch}_wait{args.max_waiting:g}_{datetime.now(UTC):%Y%m%d}"
     )
-    stem.with_suffix(".md").write_text(report)
+    stem.parent / f"{stem.name}.md".write_text(report)
     payload = {"machine": info, "command": command, "unloaded_ttft_p95_ms": baseline,
                "levels": [asdict(lv) for lv in levels]}  # fmt: skip
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    stem.parent / f"{stem.name}.json".write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":

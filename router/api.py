@@ -145,7 +145,7 @@ async def _complete(
         refund = ctx.limiter.admit(call.caller, (decision.prompt_tokens or 0) + budget)
     except ApiError as exc:
         log_refusal(request_id, call.caller, facts, exc)
-        ctx.metrics.refused(decision, exc.status)
+        ctx.metrics.refused(decision, exc)
         raise
     try:
         sheddable = call.caller.policy.sheddable
@@ -153,7 +153,7 @@ async def _complete(
     except ApiError as exc:
         refund()  # refused: a client retrying after Retry-After is not charged twice
         log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)
-        ctx.metrics.refused(decision, exc.status)
+        ctx.metrics.refused(decision, exc)
         raise
     log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=dispatched)
     primed = dispatched.primed
@@ -169,6 +169,9 @@ async def _complete(
             chunks = [meter.saw(chunk) async for chunk in primed.chunks()]
         except ApiError:
             meter.finish("stream_error")
+            raise
+        except asyncio.CancelledError:  # the client left before the whole answer
+            meter.finish("cancelled")
             raise
         meter.finish("ok")
         payload = full_response(shape, primed.model_id, request_id, chunks)

@@ -164,8 +164,8 @@ def assemble(values: Mapping[str, Mapping[str, float]]) -> Observed:
 
 
 def _attribute(overflowed: Mapping[str, float], models: list[str]) -> tuple[ByModel, list[str]]:
-    """Overflow counts by the chosen model. Series without a ``model`` label (the overflow
-    counter carries reason and target only) are the sole local model's when there is one;
+    """Overflow counts by the chosen model. Series without a ``model`` label (scraped before
+    the counter carried the chosen model) are the sole local model's when there is one;
     with several they cannot be told apart, and are reported instead of guessed."""
     attributed = {m: v for m, v in overflowed.items() if m}
     unlabelled = overflowed.get("", 0.0)

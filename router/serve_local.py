@@ -83,14 +83,15 @@ def run_local(
 def _direct_ingress_env(first_port: int, router_replicas: int) -> dict[str, str]:
     """Ray Serve's throughput mode (read by every Ray process at start, so set before
     ``ray.init``): the router replicas listen on ports ``[first_port, first_port +
-    replicas)``, handles use gRPC, user code shares the replica's event loop, and Serve
+    2 x replicas)``, handles use gRPC, user code shares the replica's event loop, and Serve
     buffers its logs into its log files (JSON request lines included, not on stderr).
     Measured by ``bench/overhead.py``. No load balancer drains these ports here, so a
     stopping replica need not wait Serve's 30 s draining period."""
     return {
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(first_port),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first_port + router_replicas),
+        # Twice the replicas: a replacement may start before its predecessor's port frees.
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first_port + 2 * router_replicas),
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
     }
 

@@ -47,13 +47,17 @@ class PrometheusProcess:
         (root / "prometheus.yml").write_text(json.dumps(config))  # JSON is valid YAML
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        log = (root / "prometheus.log").open("wb")
-        self._process = subprocess.Popen(
-            [binary, f"--config.file={root / 'prometheus.yml'}",
-             f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**os.environ},
-        )  # fmt: skip
-        self._wait_ready()
+        with (root / "prometheus.log").open("wb") as log:  # the child keeps its own handle
+            self._process = subprocess.Popen(
+                [binary, f"--config.file={root / 'prometheus.yml'}",
+                 f"--storage.tsdb.path={root / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**os.environ},
+            )  # fmt: skip
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()  # __exit__ does not run when __enter__ raises
+            raise
         return self
 
     def _wait_ready(self, timeout_s: float = 30) -> None:

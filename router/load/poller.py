@@ -109,5 +109,8 @@ class LoadPoller:
         while True:
             await self.poll_once()
             for listener in self._listeners:
-                listener()
+                try:
+                    listener()
+                except Exception:  # a listener's bug must not stop (or spin) the polling
+                    logger.exception("load poll listener failed")
             await asyncio.sleep(self._interval_s)

@@ -89,7 +89,7 @@ class _PromGauge:
 
 
 class PrometheusInstruments:
-    """A ``prometheus_client`` registry (the in-process server's ``GET /metrics``)."""
+    """A ``prometheus_client`` registry (the in-process server used by tests)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry

@@ -2,9 +2,10 @@
 
 Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity planners"):
 - ``switchboard_requests{model, route, outcome}``: requests that reached routing;
-  ``outcome`` is ``ok``, ``stream_error``, ``cancelled`` (the client left) or the HTTP
-  status of a refusal. ``model`` is the model that served it (or was chosen, for
-  refusals; ``none`` when refused before a decision).
+  ``outcome`` is ``ok``, ``stream_error``, ``cancelled`` (the client left),
+  ``rate_limited`` (the key's own limit) or the HTTP status of another refusal.
+  ``model`` is the model that served it (or was chosen, for refusals; ``none`` when
+  refused before a decision).
 - ``switchboard_decision_seconds``: the routing decision (token counts, classifier).
 - ``switchboard_ttft_seconds{model}``, ``switchboard_tpot_seconds{model}``,
   ``switchboard_e2e_seconds{model}``: from the router's receipt of the request.
@@ -22,6 +23,7 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from router.errors import ApiError, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
 from router.metrics.instruments import Instruments
@@ -94,10 +96,12 @@ class RouterMetrics:
     def overflowed(self, chosen: str, reason: str, target: str) -> None:
         self.overflow.inc(1, {"model": chosen, "reason": reason, "target": target})
 
-    def refused(self, decision: Decision | None, status: int) -> None:
-        """A request refused with ``status``, before or after its routing decision."""
+    def refused(self, decision: Decision | None, error: ApiError) -> None:
+        """A request refused, before or after its routing decision. A key over its own
+        rate limit is ``rate_limited``, not a 429 for want of room."""
         model, route = (decision.model_id, decision.route) if decision else ("none", "none")
-        self.requests.inc(1, {"model": model, "route": route, "outcome": str(status)})
+        outcome = "rate_limited" if isinstance(error, RateLimited) else str(error.status)
+        self.requests.inc(1, {"model": model, "route": route, "outcome": outcome})
 
     def meter(self, served: "ServedBy", started: float) -> "StreamMeter":
         """Start metering a dispatched request whose first chunk is here now."""

@@ -4,6 +4,7 @@ import asyncio
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from router.errors import InvalidRequest, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
@@ -61,12 +62,14 @@ def test_a_served_stream_is_counted_timed_and_priced() -> None:
 
 def test_refusals_overflow_and_decisions() -> None:
     recorder, registry = metrics(FakeClock())
-    recorder.refused(None, 400)
+    recorder.refused(None, InvalidRequest("bad"))
+    recorder.refused(None, RateLimited("over the key's limit", retry_after_s=1))
     recorder.overflowed(SMOL, "queue", "external")
     recorder.decided(0.003)
     lines = samples(registry)
     assert {
         'switchboard_requests_total{model="none",outcome="400",route="none"} 1.0',
+        'switchboard_requests_total{model="none",outcome="rate_limited",route="none"} 1.0',
         'switchboard_overflow_total{model="smollm2-135m",reason="queue",target="external"} 1.0',
         'switchboard_decision_seconds_bucket{le="0.005"} 1.0',
         'switchboard_decision_seconds_bucket{le="0.0025"} 0.0',
