@@ -42,8 +42,9 @@ def overflowing_app(workdir: Path) -> Iterator[tuple[str, int]]:
 
 
 async def ask(session: aiohttp.ClientSession, url: str, i: int, max_tokens: int) -> int:
-    """One streamed request; three in four ask for the economy end of the quality knob, so
-    the classifier sends some traffic to the provider by choice, the rest by overflow."""
+    """One streamed request. Three in four ask for the economy end of the quality knob
+    (SmolLM2 first: they reach the provider only by overflow); the fourth takes the
+    default knob, so the classifier sends some traffic to the provider by choice."""
     body = {"model": "auto", "max_tokens": max_tokens, "stream": True,
             "messages": [{"role": "user", "content": PROMPT.format(i=i)}]}  # fmt: skip
     headers = {"x-switchboard-quality": "0"} if i % 4 else {}

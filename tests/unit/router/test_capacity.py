@@ -109,14 +109,28 @@ def test_the_command_prints_a_row_per_local_model(capsys: pytest.CaptureFixture[
     assert row[0] == SMOL and row[-1] == str(expected)
 
 
-def test_unlabelled_overflow_with_several_models_is_reported_not_guessed(
-    tmp_path: Path,
-) -> None:
+def two_models(overflow: str) -> str:
     engine = "".join(
         f'ray_switchboard_engine_{g}{{model="{m}",replica="r1"}} {v}\n'
         for m in ("a", "b") for g, v in (("running", 1), ("waiting", 0), ("batch_slots", 2))
     )  # fmt: skip
-    text = engine + 'ray_switchboard_overflow_total{reason="queue",target="ext"} 4.0\n'
+    return engine + overflow
+
+
+def test_labelled_overflow_goes_to_the_chosen_model(tmp_path: Path) -> None:
+    series = "ray_switchboard_overflow_total"
+    overflow = (f'{series}{{model="b",reason="queue",target="ext"}} 3.0\n'
+                f'{series}{{model="b",reason="stale",target="a"}} 1.0\n')  # fmt: skip
+    (tmp_path / "m.txt").write_text(two_models(overflow))
+    observed = from_snapshots([tmp_path / "m.txt"])
+    assert [(m.model, m.overflowed) for m in observed.loads] == [("a", 0), ("b", 4)]
+    assert not observed.notes
+
+
+def test_unlabelled_overflow_with_several_models_is_reported_not_guessed(
+    tmp_path: Path,
+) -> None:
+    text = two_models('ray_switchboard_overflow_total{reason="queue",target="ext"} 4.0\n')
     (tmp_path / "m.txt").write_text(text)
     observed = from_snapshots([tmp_path / "m.txt"])
     assert [m.overflowed for m in observed.loads] == [0, 0]
