@@ -28,12 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-from ray import serve
 
 from bench.load import PROMPT, machine, percentile
 from tests.builders import smol_only_raw, write_config
 from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import running_app
+from tests.ray_app import peak_engine_load, running_app
 
 RESULTS = Path(__file__).parent / "results"
 SMOL = "smollm2-135m"
@@ -75,7 +74,6 @@ async def one(session: aiohttp.ClientSession, url: str, max_tokens: int) -> Outc
 
 
 async def level(url: str, overflow: bool, multiple: int, args: argparse.Namespace) -> Level:
-    handle = serve.get_deployment_handle(f"model-{SMOL}", app_name="switchboard")
     clients = args.batch * multiple
     outcomes: list[Outcome] = []
 
@@ -85,12 +83,7 @@ async def level(url: str, overflow: bool, multiple: int, args: argparse.Namespac
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         load = asyncio.gather(*(client(session) for _ in range(clients)))
-        peak = 0
-        while not load.done():
-            stats = await handle.stats.remote()
-            peak = max(peak, stats.running + stats.waiting)
-            await asyncio.sleep(0.05)
-        await load
+        _, peak = await peak_engine_load(SMOL, load)
     answered = [o for o in outcomes if o.status == 200]
     ttft = [o.ttft_s * 1000 for o in answered] or [0.0]
     return Level(
@@ -178,13 +171,11 @@ async def main() -> None:
     )
     report = markdown(info, levels, baseline, command)
     print(report)
-    stem = (
-        RESULTS / f"overflow_batch{args.batch}_wait{args.max_waiting:g}_{datetime.now(UTC):%Y%m%d}"
-    )
-    stem.parent / f"{stem.name}.md".write_text(report)
+    name = f"overflow_batch{args.batch}_wait{args.max_waiting:g}_{datetime.now(UTC):%Y%m%d}"
+    (RESULTS / f"{name}.md").write_text(report)
     payload = {"machine": info, "command": command, "unloaded_ttft_p95_ms": baseline,
                "levels": [asdict(lv) for lv in levels]}  # fmt: skip
-    stem.parent / f"{stem.name}.json".write_text(json.dumps(payload, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def run_local(
         app = build_app(SwitchboardArgs(config_path=str(config_path), models_dir=str(models_dir)))
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         url = f"http://{host}:{port}"
-        if not _wait_ready(url, stop):
+        if not wait_ready(url, stop):
             return 1
         if direct_port is not None:
             last = direct_port + config.router.num_replicas - 1
@@ -108,8 +108,14 @@ def _check_environment(config: SwitchboardConfig, source: str) -> None:
         raise ConfigError(source, [ConfigProblem("<environment>", str(exc), hint)]) from exc
 
 
-def _wait_ready(url: str, stop: threading.Event) -> bool:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_ready(
+    url: str, stop: threading.Event | None = None, timeout_s: float = READY_TIMEOUT_S
+) -> bool:
+    """Poll ``/readyz`` until it answers 200 (True), ``stop`` is set or time runs out.
+    ``serve.run`` returns once the deployments are healthy; the router is ready a poll
+    later, when its load view has seen every model."""
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not stop.is_set():
         try:
             with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
@@ -119,5 +125,5 @@ def _wait_ready(url: str, stop: threading.Event) -> bool:
             pass
         stop.wait(0.5)
     if not stop.is_set():
-        logger.error("not ready after %.0f s", READY_TIMEOUT_S)
+        logger.error("not ready after %.0f s", timeout_s)
     return False

@@ -1,33 +1,21 @@
 """The real application on a fresh local Ray Serve, for integration tests."""
 
-import time
-import urllib.request
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import ray
 from ray import serve
 
 from router.app import SwitchboardArgs, build_app
+from router.serve_local import wait_ready
 from serving.weights import default_models_dir
 from tests.builders import free_port
 
-
-def wait_ready(url: str, timeout_s: float = 60.0) -> None:
-    """``serve.run`` returns once the deployments are healthy; the router is ready a poll
-    later, when its load view has seen every model (``/readyz``, as ``switchboard serve``
-    waits for)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:  # HTTPError 503 included: not ready yet
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url}/readyz not 200 within {timeout_s} s")
+APP_NAME = "switchboard"
+T = TypeVar("T")
 
 
 @contextmanager
@@ -40,10 +28,24 @@ def running_app(config: Path, metrics_port: int | None = None) -> Iterator[str]:
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         args = SwitchboardArgs(config_path=str(config), models_dir=str(default_models_dir()))
-        serve.run(build_app(args), name="switchboard", route_prefix="/")
+        serve.run(build_app(args), name=APP_NAME, route_prefix="/")
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url)
+        if not wait_ready(url, timeout_s=60):
+            raise TimeoutError(f"{url}/readyz not 200 within 60 s")
         yield url
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+async def peak_engine_load(model_id: str, work: Awaitable[T]) -> tuple[T, int]:
+    """Await ``work`` while sampling the model's engine (running + waiting) every 50 ms;
+    return its result and the highest load seen."""
+    handle = serve.get_deployment_handle(f"model-{model_id}", app_name=APP_NAME)
+    task = asyncio.ensure_future(work)
+    peak = 0
+    while not task.done():
+        stats = await handle.stats.remote()
+        peak = max(peak, stats.running + stats.waiting)
+        await asyncio.sleep(0.05)
+    return await task, peak

@@ -10,11 +10,10 @@ from unittest.mock import patch
 
 import aiohttp
 import pytest
-from ray import serve
 
 from tests.builders import default_fleet_raw, write_config
 from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import running_app
+from tests.ray_app import peak_engine_load, running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL, QWEN = "smollm2-135m", "qwen2.5-coder-0.5b"
@@ -76,15 +75,9 @@ async def test_four_times_the_local_capacity_overflows_and_nothing_is_lost(
 
 async def test_local_queues_stay_bounded_under_overload(base_url: str) -> None:
     """While 24 requests are offered, no engine holds more than its bounded share."""
-    handle = serve.get_deployment_handle(f"model-{SMOL}", app_name="switchboard")
     async with aiohttp.ClientSession() as session:
         burst = asyncio.gather(*(ask(session, base_url, i) for i in range(24)))
-        peak = 0
-        while not burst.done():
-            stats = await handle.stats.remote()
-            peak = max(peak, stats.running + stats.waiting)
-            await asyncio.sleep(0.05)
-        await burst
+        _, peak = await peak_engine_load(SMOL, burst)
     assert peak <= TIGHT["deployment"]["max_ongoing_requests"]  # type: ignore[index]
 
 
