@@ -18,7 +18,7 @@ from router.metrics.instruments import Instruments
 from router.metrics.router_metrics import RouterMetrics
 from router.model_cards import model_cards
 from router.routing.build import build_pipeline
-from serving.config import ExternalProviderConfig, LocalModelConfig
+from router.routing.targets import route_targets
 from serving.engine import Engine
 
 
@@ -61,12 +61,8 @@ def build_context(
 def _router_metrics(
     config: SwitchboardConfig, serving: set[str], instruments: Instruments
 ) -> RouterMetrics:
-    fleet: list[LocalModelConfig | ExternalProviderConfig] = [
-        *config.models,
-        *config.external_providers,
-    ]
-    models = [m for m in fleet if m.id in serving]
+    targets = route_targets(config, serving)
     # The always-largest baseline: the top quality tier (the dearer one on a tie).
-    top = max(models, key=lambda m: (m.quality_tier, m.cost.output_per_mtok))
-    prices = {m.id: m.cost for m in models}
+    top = max(targets, key=lambda t: (t.quality_tier, t.cost.output_per_mtok))
+    prices = {t.id: t.cost for t in targets}
     return RouterMetrics(instruments, prices, baseline=top.cost, clock=time.perf_counter)
