@@ -1,11 +1,13 @@
-"""Routing decision latency: filters + classifier + policy, no generation.
+"""Routing decision latency: exact token counts + filters + quality predictor + policy,
+no generation.
 
 Builds the router's own pipeline from models.yaml (every local model's tokenizer and
-chat template, the shipped classifier) and times ``decide`` for `auto` requests whose
-user message is 50, 500 and 2,000 tokens long (SmolLM2's count), plus a pinned model
-(no classifier). Prints machine info; writes bench/results/decision_latency_<date>.*.
+chat template, the shipped predictor or ``--artifact``) and times ``decide`` for `auto`
+requests whose user message is 50, 500 and 2,000 tokens long (SmolLM2's count), plus a
+pinned model (no predictor). Prints machine info; writes
+bench/results/decision_latency_<date>[_<encoder>].*.
 
-    python -m bench.decision_latency --repeats 200 --threads 1
+    python -m bench.decision_latency --repeats 300 --threads 1
 """
 
 import argparse
@@ -19,9 +21,10 @@ import torch
 
 from bench.load import machine, percentile
 from router.auth import ANONYMOUS
+from router.classifier.artifact import SHIPPED_ARTIFACT
 from router.config_loader import load_config
 from router.openai_types import ChatCompletionRequest
-from router.routing.build import build_pipeline
+from router.routing.build import build_pipeline, load_predictor
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
 from router.routing.tokens import PromptTokenCounter
@@ -122,14 +125,18 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("models.yaml"))
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (Ray sets 1)")
+    parser.add_argument("--artifact", type=Path, default=SHIPPED_ARTIFACT)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    info = {**machine(), "torch_threads": str(args.threads)}
+    predictor = load_predictor(args.artifact)
+    encoder = predictor.artifact.encoder
+    info = {**machine(), "torch_threads": str(args.threads), "encoder": encoder}
     print(json.dumps(info))
     config = load_config(args.config)
     models_dir = default_models_dir()
     counter = PromptTokenCounter.from_config(config, models_dir)
-    pipeline = build_pipeline(config, models_dir, enabled={m.id for m in config.models})
+    enabled = {m.id for m in config.models}
+    pipeline = build_pipeline(config, models_dir, enabled, predictor)
     cases = [(f"auto, {n} tokens", "auto", n) for n in SIZES] + [("pinned, 500 tokens", SMOL, 500)]
     timings = []
     for case, model, size in cases:
@@ -139,9 +146,13 @@ def main() -> None:
         print(timing)
         timings.append(timing)
     command = f"python -m bench.decision_latency --repeats {args.repeats} --threads {args.threads}"
+    if args.artifact != SHIPPED_ARTIFACT:
+        command += f" --artifact {args.artifact}"
     report = markdown(info, timings, command)
     print(report)
-    stem = RESULTS / f"decision_latency_{datetime.now(UTC):%Y%m%d}"
+    shipped = args.artifact == SHIPPED_ARTIFACT
+    suffix = "" if shipped else f"_{encoder}"
+    stem = RESULTS / f"decision_latency_{datetime.now(UTC):%Y%m%d}{suffix}"
     stem.with_suffix(".md").write_text(report)
     payload = {"machine": info, "command": command, "timings": [asdict(t) for t in timings]}
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))

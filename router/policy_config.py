@@ -16,9 +16,9 @@ Knob = str | Share
 
 
 class PolicySettings(StrictModel):
-    """The quality/cost trade-off. A knob is the share of routed traffic that the
-    classifier sends to the larger models; the classifier's calibration table turns it
-    into a threshold, so `0.3` means "the 30 % of requests that need it most"."""
+    """The quality/cost trade-off. A knob is the share of routed traffic that goes to
+    models better than the cheapest candidate; the predictor's calibration turns it into
+    a quality tolerance, so `0.3` means "the 30 % of requests that need it most"."""
 
     presets: dict[str, Share] = Field(
         default_factory=lambda: {"economy": 0.2, "balanced": 0.5, "quality": 0.8}
@@ -43,9 +43,12 @@ def check_knob(knob: Knob, policy: PolicySettings, where: str) -> None:
 
 class ClassifierSettings(StrictModel):
     artifact: Path = Field(SHIPPED_ARTIFACT, description="trained by `switchboard router train`")
-    small_max_tier: int = Field(
-        1, ge=1, le=10, description="models up to this quality tier count as 'small'"
-    )
+
+
+# Scorer name -> weight. The runner sums weight x score (each clamped to [0, 1]); a cost
+# weight under half the quality weight keeps "cheapest adequate model" (see
+# router/routing/scorers/quality.py).
+DEFAULT_SCORER_WEIGHTS: dict[str, float] = {"quality": 1.0, "cost": 0.4}
 
 
 class HeaderCondition(StrictModel):

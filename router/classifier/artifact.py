@@ -1,4 +1,4 @@
-"""The trained classifier on disk: one ``.npz`` of plain arrays (loaded with
+"""The trained quality predictor on disk: one ``.npz`` of plain arrays (loaded with
 ``allow_pickle=False``, so a file cannot run code) plus a JSON string of provenance."""
 
 import json
@@ -13,20 +13,28 @@ SHIPPED_ARTIFACT = Path(__file__).parent / "data" / "classifier.npz"
 
 
 @dataclass(frozen=True)
-class ClassifierArtifact:
-    """Two linear heads over the prompt embedding, and the calibration table.
+class PredictorArtifact:
+    """Two linear maps over the prompt representation x, and one ability per model.
 
-    ``calibration[i]`` is the i-th percentile of P(small suffices) over held-out
-    predictions: routing everything below ``calibration[round(100 * s)]`` to the large
-    model sends a share ``s`` of traffic there.
+    ``reliance(x) = softplus(slope_weights . x + slope_bias)``: how much ability matters
+    for this prompt; ``difficulty(x) = difficulty_weights . x + difficulty_bias``. A model
+    of ability theta answers acceptably with probability
+    ``sigmoid(theta * reliance(x) - difficulty(x))`` (a two-parameter IRT model whose
+    item parameters come from the prompt). ``abilities`` are learned for the labelled
+    ``models``, whose ``tiers`` place unlabelled models on the same scale.
+    ``calibration`` holds (slope logit, difficulty) of held-out-fold prompts: the knob's
+    tolerance for any fleet is calibrated on them.
     """
 
-    small_ok_weights: NDArray[np.float32]  # (dimensions,)
-    small_ok_bias: float
-    category_weights: NDArray[np.float32]  # (categories, dimensions)
-    category_bias: NDArray[np.float32]  # (categories,)
-    categories: tuple[str, ...]
-    calibration: NDArray[np.float32]  # (101,), non-decreasing
+    encoder: str
+    slope_weights: NDArray[np.float32]  # (dimensions,)
+    slope_bias: float
+    difficulty_weights: NDArray[np.float32]  # (dimensions,)
+    difficulty_bias: float
+    models: tuple[str, ...]
+    abilities: NDArray[np.float64]  # (models,)
+    tiers: NDArray[np.float64]  # (models,): their quality_tier when labelled
+    calibration: NDArray[np.float32]  # (prompts, 2)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
@@ -34,24 +42,30 @@ class ClassifierArtifact:
         with path.open("wb") as out:
             np.savez_compressed(
                 out,
-                small_ok_weights=self.small_ok_weights,
-                small_ok_bias=np.float32(self.small_ok_bias),
-                category_weights=self.category_weights,
-                category_bias=self.category_bias,
-                categories=np.array(self.categories),
+                encoder=np.array(self.encoder),
+                slope_weights=self.slope_weights,
+                slope_bias=np.float64(self.slope_bias),
+                difficulty_weights=self.difficulty_weights,
+                difficulty_bias=np.float64(self.difficulty_bias),
+                models=np.array(self.models),
+                abilities=self.abilities,
+                tiers=self.tiers,
                 calibration=self.calibration,
                 provenance=np.array(json.dumps(self.provenance, sort_keys=True)),
             )
 
     @classmethod
-    def load(cls, path: Path) -> "ClassifierArtifact":
+    def load(cls, path: Path) -> "PredictorArtifact":
         with np.load(path, allow_pickle=False) as arrays:
             return cls(
-                small_ok_weights=arrays["small_ok_weights"].astype(np.float32),
-                small_ok_bias=float(arrays["small_ok_bias"]),
-                category_weights=arrays["category_weights"].astype(np.float32),
-                category_bias=arrays["category_bias"].astype(np.float32),
-                categories=tuple(str(c) for c in arrays["categories"]),
+                encoder=str(arrays["encoder"]),
+                slope_weights=arrays["slope_weights"].astype(np.float32),
+                slope_bias=float(arrays["slope_bias"]),
+                difficulty_weights=arrays["difficulty_weights"].astype(np.float32),
+                difficulty_bias=float(arrays["difficulty_bias"]),
+                models=tuple(str(m) for m in arrays["models"]),
+                abilities=arrays["abilities"].astype(np.float64),
+                tiers=arrays["tiers"].astype(np.float64),
                 calibration=arrays["calibration"].astype(np.float32),
                 provenance=json.loads(str(arrays["provenance"])),
             )

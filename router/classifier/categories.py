@@ -1,7 +1,8 @@
 """Task categories for training labels.
 
-The evals registry labels prompts only by eval folder, so each folder is given a
-category from words in its name and description (first matching row wins). This
+The source packages label prompts only by task (an evals folder, a BIG-bench task with
+its keywords), so each task is given a category from words in its name and description
+or keywords (first matching row wins). This
 labels the *training data*; at run time the category comes from the learned model,
 which never sees these words as rules.
 """
@@ -13,6 +14,7 @@ CATEGORIES: tuple[str, ...] = (
     "string",
     "language",
     "extraction",
+    "classification",
     "knowledge",
 )
 
@@ -48,8 +50,12 @@ _WORDS = {
         "proofread word sentence kana kanji idiom"
     ),
     "extraction": (
-        "extract ner_ invoice classif detection matching parsing product banking77 mrpc "
-        "bias utility list_comparison monthly_metric resource_id -ie"
+        "extract ner_ invoice matching parsing product list_comparison monthly_metric "
+        "resource_id -ie"
+    ),
+    "classification": (
+        "classif detection banking77 mrpc bias utility sentiment toxic emotion intent "
+        "spam stance entailment fact_checker"
     ),
 }
 _KEYWORDS = tuple((category, tuple(words.split())) for category, words in _WORDS.items())

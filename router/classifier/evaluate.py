@@ -17,18 +17,13 @@ ties. So a random router (all scores equal) is exactly the chord from always-sma
 always-large: APGR 0.5, CPT(x) = x.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import roc_auc_score
-
-from router.classifier.labels import LabelledPrompt
-from router.classifier.model import RoutingClassifier
 
 CPT_TARGETS = (0.5, 0.8)
-CALIBRATION_TARGETS = (0.2, 0.5, 0.8)  # shares to large the runtime threshold is asked for
 
 Floats = NDArray[np.float64]
 
@@ -61,17 +56,6 @@ class RouterResult:
     curve: Curve
     apgr: float
     cpt: dict[float, float]  # PGR target -> smallest share to large that reaches it
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    prompts: int
-    small_suffices_rate: float  # base rate of the label on the held-out prompts
-    accuracy: float  # of P(small suffices) >= 0.5 against the label
-    roc_auc: float
-    category_accuracy: float
-    routers: dict[str, RouterResult]
-    calibration: dict[float, tuple[float, float]]  # target share -> (threshold, realised)
 
 
 def routing_curve(
@@ -125,45 +109,6 @@ def compare_routers(
     }
 
 
-def roc_auc(p_small: ArrayLike, small_suffices: ArrayLike) -> float:
-    """ROC-AUC of P(small suffices) against the label; NaN when only one label occurs."""
-    labels = np.asarray(small_suffices, dtype=bool)
-    if labels.all() or not labels.any():
-        return float("nan")
-    return float(roc_auc_score(labels, np.asarray(p_small, dtype=np.float64)))
-
-
-def held_out_evaluation(
-    classifier: RoutingClassifier,
-    records: Sequence[LabelledPrompt],
-    embeddings: NDArray[np.float32],
-) -> Evaluation:
-    """Everything in the report, for the classifier's runtime code path on held-out
-    prompts, beside the baselines: random, prompt length (longer -> large) and the
-    oracle that knows the labels (the best any router can do)."""
-    estimates = [classifier.estimate_embedded(e) for e in embeddings]
-    p_small = np.array([e.small_suffices for e in estimates])
-    label = np.array([r.small_suffices for r in records])
-    small = np.array([r.small_correct for r in records], dtype=np.float64)
-    large = np.array([r.large_correct for r in records], dtype=np.float64)
-    thresholds = {t: classifier.threshold_for(t) for t in CALIBRATION_TARGETS}
-    return Evaluation(
-        prompts=len(records),
-        small_suffices_rate=float(label.mean()),
-        accuracy=float(((p_small >= 0.5) == label).mean()),
-        roc_auc=roc_auc(p_small, label),
-        category_accuracy=float(
-            np.mean([e.category == r.category for e, r in zip(estimates, records, strict=True)])
-        ),
-        routers=compare_routers(
-            {
-                "classifier": -p_small,
-                "random": np.zeros(len(records)),
-                "prompt length": np.array([r.prompt_tokens for r in records]),
-                "oracle": large - small,
-            },
-            small,
-            large,
-        ),
-        calibration={t: (h, float((p_small < h).mean())) for t, h in thresholds.items()},
-    )
+def pair_apgr(need_large: ArrayLike, small_correct: ArrayLike, large_correct: ArrayLike) -> float:
+    """APGR of one ranking between a small and a large model; NaN when they tie."""
+    return apgr(routing_curve(need_large, small_correct, large_correct))

@@ -1,108 +1,55 @@
-"""Label generation, RouteLLM's "benchmark-augmented" recipe on the fleet's own models.
+"""Graded labels: one record per prompt, with every fleet model's answer and its grade.
 
-Every gradable prompt is answered by the small and the large model (greedy, a short
-budget, the model's own chat template through the same ``Engine`` that serves it), each
-answer is graded against the references, and one record per prompt is written:
-``small_correct``, ``large_correct``, category, task and token count. Retraining on a
-user's own traffic means writing records of the same shape.
+RouteLLM's "benchmark-augmented" recipe on the fleet's own models: each gradable prompt is
+answered by each model (greedy, with room to finish, through the same ``Engine`` that
+serves it) and each answer is graded against the prompt's reference. The file (gzipped
+JSON lines) keeps prompts, answers and grades, so the training set can be audited, and a
+user's own traffic can be written in the same shape (``switchboard router label
+--prompts``).
 """
 
-import asyncio
 import gzip
 import json
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from router.classifier.grading import is_correct
-from router.classifier.sources import GradablePrompt
-from serving.engine import ChatPrompt, Engine, GenerationRequest, SamplingOptions
-from serving.errors import EngineError
+from router.classifier.sources import GradablePrompt, Reference
 
-logger = logging.getLogger(__name__)
-ANSWER_TOKENS = 48  # references are short; a longer budget only adds drift to grade
-_IN_FLIGHT = 32
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    correct: bool
+    text: str = ""  # empty when the grade came with the data (a user's own labels)
+    completion_tokens: int = 0
+    finish_reason: str = ""  # stop, length, or error (the engine refused the prompt)
 
 
 @dataclass(frozen=True)
 class LabelledPrompt:
-    task: str
-    category: str
-    messages: tuple[dict[str, str], ...]
-    ideals: tuple[str, ...]
-    prompt_tokens: int  # counted by the large model's template
-    small_answer: str
-    large_answer: str
-    small_correct: bool
-    large_correct: bool
+    prompt: GradablePrompt
+    prompt_tokens: int  # counted by the last labelling model's template; 0 when unknown
+    answers: Mapping[str, ModelAnswer]  # model id -> its graded answer
 
     @property
-    def small_suffices(self) -> bool:
-        """The training target: the small answer is as good as the large one."""
-        return self.small_correct or not self.large_correct
+    def source(self) -> str:
+        return self.prompt.source
 
+    @property
+    def task(self) -> str:
+        return self.prompt.task
 
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    prompt_tokens: int  # 0: the engine refused the prompt (e.g. over its context)
+    @property
+    def category(self) -> str:
+        return self.prompt.category
 
+    @property
+    def messages(self) -> tuple[dict[str, str], ...]:
+        return self.prompt.messages
 
-async def answer_all(engine: Engine, prompts: Sequence[GradablePrompt]) -> list[Answer]:
-    gate = asyncio.Semaphore(_IN_FLIGHT)
-    done = 0
-
-    async def one(index: int, prompt: GradablePrompt) -> Answer:
-        nonlocal done
-        async with gate:
-            answer = await _answer(engine, f"label-{index}", prompt)
-        done += 1
-        if done % 100 == 0:
-            logger.info("answered %d/%d", done, len(prompts))
-        return answer
-
-    return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts))))
-
-
-async def _answer(engine: Engine, request_id: str, prompt: GradablePrompt) -> Answer:
-    request = GenerationRequest(
-        request_id=request_id,
-        prompt=ChatPrompt(messages=prompt.messages),
-        sampling=SamplingOptions(max_tokens=ANSWER_TOKENS, temperature=0.0),
-    )
-    text, tokens = "", 0
-    try:
-        async for chunk in engine.generate(request):
-            text += "".join(delta.text for delta in chunk.deltas)
-            if chunk.usage is not None:
-                tokens = chunk.usage.prompt_tokens
-    except EngineError as exc:  # e.g. a template that refuses the turn order: no answer
-        logger.warning("%s: %s", request_id, exc)
-    return Answer(text=text, prompt_tokens=tokens)
-
-
-def label(
-    prompts: Sequence[GradablePrompt], small: Sequence[Answer], large: Sequence[Answer]
-) -> list[LabelledPrompt]:
-    """Grade both answers of every prompt both models accepted (a refused prompt says
-    nothing about which model answers better)."""
-    return [
-        LabelledPrompt(
-            task=p.task,
-            category=p.category,
-            messages=p.messages,
-            ideals=p.ideals,
-            prompt_tokens=b.prompt_tokens,
-            small_answer=a.text,
-            large_answer=b.text,
-            small_correct=is_correct(a.text, p.ideals),
-            large_correct=is_correct(b.text, p.ideals),
-        )
-        for p, a, b in zip(prompts, small, large, strict=True)
-        if a.prompt_tokens and b.prompt_tokens
-    ]
+    def correct(self, model_id: str) -> bool:
+        return self.answers[model_id].correct
 
 
 def write_labels(path: Path, records: Iterable[LabelledPrompt]) -> None:
@@ -110,15 +57,38 @@ def write_labels(path: Path, records: Iterable[LabelledPrompt]) -> None:
     # mtime=0: the same labels give the same bytes, so a rerun shows no diff.
     with gzip.GzipFile(path, "wb", mtime=0) as raw:
         for record in records:
-            raw.write((json.dumps(asdict(record), ensure_ascii=False) + "\n").encode())
+            raw.write((json.dumps(_row(record), ensure_ascii=False) + "\n").encode())
 
 
 def read_labels(path: Path) -> list[LabelledPrompt]:
     with gzip.open(path, "rt", encoding="utf-8") as lines:
-        return [_record(json.loads(line)) for line in lines if line.strip()]
+        return [record_from_row(json.loads(line)) for line in lines if line.strip()]
 
 
-def _record(raw: dict[str, Any]) -> LabelledPrompt:
-    return LabelledPrompt(
-        **{**raw, "messages": tuple(raw["messages"]), "ideals": tuple(raw["ideals"])}
+def _row(record: LabelledPrompt) -> dict[str, Any]:
+    prompt = record.prompt
+    return {
+        "id": prompt.id,
+        "source": prompt.source,
+        "task": prompt.task,
+        "category": prompt.category,
+        "grader": prompt.grader,
+        "messages": list(prompt.messages),
+        "reference": asdict(prompt.reference),
+        "prompt_tokens": record.prompt_tokens,
+        "answers": {model: asdict(answer) for model, answer in record.answers.items()},
+    }
+
+
+def record_from_row(row: Mapping[str, Any]) -> LabelledPrompt:
+    reference = row.get("reference") or {}
+    prompt = GradablePrompt(
+        source=str(row["source"]),
+        task=str(row["task"]),
+        category=str(row["category"]),
+        grader=row.get("grader", "match"),
+        messages=tuple({"role": m["role"], "content": m["content"]} for m in row["messages"]),
+        reference=Reference.from_dict(reference),
     )
+    answers = {model: ModelAnswer(**answer) for model, answer in row["answers"].items()}
+    return LabelledPrompt(prompt, int(row.get("prompt_tokens", 0)), answers)

@@ -1,52 +1,103 @@
-"""The runtime classifier: prompt -> ``Estimate`` (task category and the probability that
-the small model answers as well as the large one). RouteLLM's shape: it only estimates;
-the threshold that turns the number into a choice lives in the policy."""
+"""The runtime quality predictor: prompt -> for every candidate model, the probability
+that its answer is acceptable (``Estimate.quality``). RouteLLM's shape: it only
+estimates; the knob's tolerance that turns the numbers into a choice lives in the policy.
+
+A labelled model (one the artifact was trained on) uses its learned ability. Any other
+model (newly added, an external provider) gets the *tier prior*: the ability that the
+labelled models' (quality_tier, ability) pairs give its tier on a least-squares line
+(one labelled tier: one ability unit per tier). Its estimate still depends on the
+prompt, through the prompt's reliance on ability and its difficulty; the estimate lists
+it under ``prior`` so the decision says so.
+"""
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from router.classifier.artifact import ClassifierArtifact
-from router.classifier.embedder import Embedder
+from router.classifier.artifact import PredictorArtifact
+
+if TYPE_CHECKING:  # the encoders import torch; the runtime only calls embed()
+    from router.classifier.encoders import PromptEncoder
+
+
+@dataclass(frozen=True)
+class Candidate:
+    model_id: str
+    quality_tier: int
 
 
 @dataclass(frozen=True)
 class Estimate:
-    category: str
-    category_probability: float
-    small_suffices: float  # calibrated P(the small model's answer is as good)
+    quality: dict[str, float]  # model id -> P(its answer is acceptable)
+    prior: tuple[str, ...] = ()  # models estimated from their tier, not from labels
 
 
-class RoutingClassifier:
-    def __init__(self, artifact: ClassifierArtifact, embedder: Embedder) -> None:
+@dataclass(frozen=True)
+class PromptItem:
+    """What the predictor reads of a prompt: how much ability matters, how hard it is."""
+
+    reliance: float
+    difficulty: float
+
+    def p_acceptable(self, ability: float) -> float:
+        return _sigmoid(ability * self.reliance - self.difficulty)
+
+
+class QualityPredictor:
+    def __init__(self, artifact: PredictorArtifact, encoder: "PromptEncoder") -> None:
         self._artifact = artifact
-        self._embedder = embedder
+        self._encoder = encoder
+        self._learned: dict[str, float] = {
+            m: float(a) for m, a in zip(artifact.models, artifact.abilities, strict=True)
+        }
+        self._tier_line = _tier_line(artifact.tiers, artifact.abilities)
 
-    def estimate(self, text: str) -> Estimate:
-        return self.estimate_embedded(self._embedder.embed([text])[0])
+    @property
+    def artifact(self) -> PredictorArtifact:
+        return self._artifact
 
-    def estimate_embedded(self, embedding: NDArray[np.float32]) -> Estimate:
+    def estimate(self, text: str, candidates: Sequence[Candidate]) -> Estimate:
+        return self.estimate_item(self.item(self._encoder.embed([text])[0]), candidates)
+
+    def estimate_item(self, item: PromptItem, candidates: Sequence[Candidate]) -> Estimate:
+        quality = {c.model_id: item.p_acceptable(self.ability(c)) for c in candidates}
+        prior = tuple(c.model_id for c in candidates if c.model_id not in self._learned)
+        return Estimate(quality=quality, prior=prior)
+
+    def item(self, x: NDArray[np.float32]) -> PromptItem:
         art = self._artifact
-        logit = float(embedding @ art.small_ok_weights) + art.small_ok_bias
-        scores = art.category_weights @ embedding + art.category_bias
-        probabilities = np.exp(scores - scores.max())
-        probabilities /= probabilities.sum()
-        best = int(np.argmax(probabilities))
-        return Estimate(
-            category=art.categories[best],
-            category_probability=float(probabilities[best]),
-            small_suffices=float(1.0 / (1.0 + np.exp(-logit))),
-        )
+        slope = float(x @ art.slope_weights) + art.slope_bias
+        difficulty = float(x @ art.difficulty_weights) + art.difficulty_bias
+        return PromptItem(_softplus(slope), difficulty)
 
-    def threshold_for(self, large_share: float) -> float:
-        """P(small suffices) below which a request goes to the large model, so that a
-        share ``large_share`` of traffic like the calibration set's goes there."""
-        # The ends are exact: none or all of the traffic, whatever the table's extremes.
-        if large_share <= 0.0:
-            return -math.inf
-        if large_share >= 1.0:
-            return math.inf
-        table = self._artifact.calibration
-        return float(np.interp(large_share * (len(table) - 1), np.arange(len(table)), table))
+    def ability(self, candidate: Candidate) -> float:
+        if candidate.model_id in self._learned:
+            return self._learned[candidate.model_id]
+        intercept, slope = self._tier_line
+        return intercept + slope * candidate.quality_tier
+
+    def calibration_items(self) -> list[PromptItem]:
+        """The held-out-fold prompts the knob is calibrated on."""
+        return [PromptItem(_softplus(float(s)), float(d)) for s, d in self._artifact.calibration]
+
+
+def _tier_line(tiers: NDArray[np.float64], abilities: NDArray[np.float64]) -> tuple[float, float]:
+    if len(set(tiers.tolist())) < 2:
+        return float(abilities.mean() - tiers.mean()), 1.0
+    slope, intercept = np.polyfit(tiers, abilities, 1)
+    return float(intercept), float(slope)
+
+
+def _softplus(value: float) -> float:
+    return value + math.log1p(math.exp(-value)) if value > 0 else math.log1p(math.exp(value))
+
+
+def _sigmoid(value: float) -> float:
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    exp = math.exp(value)
+    return exp / (1.0 + exp)

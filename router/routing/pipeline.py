@@ -1,21 +1,23 @@
 """The runner: the one place that orders the stages and combines their outputs.
 
-rules -> candidates -> exact token counts -> filters -> (routed requests only) estimate
-and knob -> scorers -> picker -> ``Decision``. A pinned model (by the client or a rule)
-is the only candidate, but it still passes every filter.
+rules -> candidates -> exact token counts -> filters -> (routed requests only) quality
+estimate of every remaining candidate and the knob's tolerance -> scorers, each clamped
+to [0, 1] and weighted (``router.scorers``) -> picker -> ``Decision``. A pinned model (by
+the client or a rule) is the only candidate, but it still passes every filter.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from router.classifier.model import Estimate, RoutingClassifier
+from router.classifier.calibration import KnobCalibration
+from router.classifier.model import Candidate, QualityPredictor
 from router.errors import ModelNotFound, ServiceUnavailable
 from router.routing.decision import Decision, Exclusion, RankedModel, RouteReason
 from router.routing.facts import RequestFacts
 from router.routing.policy import KnobPolicy
 from router.routing.rules import RuleBook
-from router.routing.stages import Picker, ScoredTarget, Scorer, TargetFilter
+from router.routing.stages import Picker, QualityView, ScoredTarget, Scorer, TargetFilter
 from router.routing.targets import RouteTarget
 from router.routing.tokens import PromptTokenCounter
 
@@ -28,17 +30,18 @@ class RoutingPipeline:
         rules: RuleBook,
         counter: PromptTokenCounter,
         filters: Sequence[TargetFilter],
-        classifier: RoutingClassifier,
-        small_max_tier: int,
+        predictor: QualityPredictor,
+        calibration: KnobCalibration,
         policy: KnobPolicy,
-        scorers: Sequence[Scorer],
+        scorers: Mapping[Scorer, float],
         picker: Picker,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """``scorers``: each scorer with its weight."""
         self._targets = {t.id: t for t in targets}
         self._rules, self._counter, self._filters = rules, counter, tuple(filters)
-        self._classifier, self._small_max_tier = classifier, small_max_tier
-        self._policy, self._scorers, self._picker = policy, tuple(scorers), picker
+        self._predictor, self._calibration = predictor, calibration
+        self._policy, self._scorers, self._picker = policy, dict(scorers), picker
         self._clock = clock
 
     def decide(self, facts: RequestFacts) -> Decision:
@@ -49,24 +52,25 @@ class RoutingPipeline:
         counts = self._counter.count([t.id for t in candidates], facts.generation)
         facts = replace(facts, prompt_tokens=counts)
         kept, excluded = self._filter(facts, candidates)
-        estimate, knob, threshold = None, None, 0.0
+        quality, knob = None, None
         if route == "classifier":
             knob = self._policy.choose(facts)  # also validates the knob header
         if knob is not None and len(kept) > 1:
-            threshold = self._classifier.threshold_for(knob.large_share)
-            knob = replace(knob, threshold=threshold)
-            if any(t.quality_tier <= self._small_max_tier for t in kept):
-                estimate = self._estimate(facts)
+            knob = replace(knob, tolerance=self._calibration.tolerance(knob.large_share))
+            estimate = self._predictor.estimate(
+                facts.routing_text(), [Candidate(t.id, t.quality_tier) for t in kept]
+            )
+            quality = QualityView(estimate, knob.tolerance)
         elif route == "classifier":
             route, knob = "only-candidate", None
-        ranked = self._picker.rank([self._scored(facts, t, estimate) for t in kept], threshold)
+        ranked = self._picker.rank([self._scored(facts, t, quality) for t in kept])
         chosen_count = counts.get(ranked[0].target.id)
         return Decision(
             model_id=ranked[0].target.id,
             route=route,
-            ranked=tuple(RankedModel(s.target.id, s.scores) for s in ranked),
+            ranked=tuple(RankedModel(s.target.id, s.scores, s.total) for s in ranked),
             excluded=tuple(excluded),
-            estimate=estimate,
+            estimate=quality.estimate if quality is not None else None,
             knob=knob,
             rules=facts.rules.matched,
             decision_ms=(self._clock() - started) * 1000.0,
@@ -122,11 +126,11 @@ class RoutingPipeline:
                 return position, Exclusion(target.id, stage.reason, error)
         return None
 
-    def _estimate(self, facts: RequestFacts) -> Estimate:
-        return self._classifier.estimate(facts.routing_text())
-
     def _scored(
-        self, facts: RequestFacts, target: RouteTarget, estimate: Estimate | None
+        self, facts: RequestFacts, target: RouteTarget, quality: QualityView | None
     ) -> ScoredTarget:
-        scores = {s.name: s.score(facts, target, estimate) for s in self._scorers}
-        return ScoredTarget(target, scores)
+        scores = {
+            s.name: min(1.0, max(0.0, s.score(facts, target, quality))) for s in self._scorers
+        }
+        total = sum(weight * scores[s.name] for s, weight in self._scorers.items())
+        return ScoredTarget(target, scores, total)

@@ -1,9 +1,9 @@
-"""The quality knob: which share of routed traffic the larger models get.
+"""The quality knob: which share of routed traffic goes to models better than the cheapest.
 
 Precedence (first that is set wins): the request header (``router.policy.knob_header``),
 the alias the client asked for (``auto-economy``), the first matching rule, the key's
 policy, the deployment default. A knob is a preset name or a share in [0, 1]; the
-classifier's calibration table turns the share into a threshold.
+predictor's calibration (``KnobCalibration``) turns the share into a quality tolerance.
 """
 
 from router.errors import InvalidRequest

@@ -1,5 +1,5 @@
-"""The three narrow stage interfaces of the routing pipeline (llm-d's filter -> scorer
--> picker). Each is synchronous and I/O-free; the runner owns order and combination."""
+"""The narrow stage interfaces of the routing pipeline (llm-d's filter -> scorer ->
+picker). Each is synchronous and I/O-free; the runner owns order, clamping and weights."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,21 +21,31 @@ class TargetFilter(Protocol):
         ...
 
 
-class Scorer(Protocol):
-    name: str
+@dataclass(frozen=True)
+class QualityView:
+    """What the predictor and the knob say about this request's candidates."""
 
-    def score(self, facts: RequestFacts, target: RouteTarget, estimate: Estimate | None) -> float:
-        """A score in [0, 1]; what it means is the scorer's docstring."""
+    estimate: Estimate
+    tolerance: float  # how far below the best predicted quality still counts as adequate
+
+
+class Scorer(Protocol):
+    name: str  # its weight's key under ``router.scorers`` in models.yaml
+
+    def score(self, facts: RequestFacts, target: RouteTarget, quality: QualityView | None) -> float:
+        """A score in [0, 1], higher is better; what it means is the scorer's docstring.
+        ``quality`` is None when the request is not routed among several candidates."""
         ...
 
 
 @dataclass(frozen=True)
 class ScoredTarget:
     target: RouteTarget
-    scores: dict[str, float]
+    scores: dict[str, float]  # scorer name -> its clamped score
+    total: float  # the weighted sum the picker ranks by
 
 
 class Picker(Protocol):
-    def rank(self, scored: Sequence[ScoredTarget], threshold: float) -> list[ScoredTarget]:
+    def rank(self, scored: Sequence[ScoredTarget]) -> list[ScoredTarget]:
         """Every candidate, best first: failover and overflow walk this list."""
         ...

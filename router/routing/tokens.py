@@ -1,5 +1,6 @@
 """Exact prompt token counts, per target, with that model's own tokenizer and chat
-template (the same ``encode_prompt`` the local engines run), never a character estimate.
+template (``count_prompt_tokens``, equal to the ``encode_prompt`` the local engines run),
+never a character estimate.
 
 An external provider is counted with the tokenizer of the local model named by its
 ``count_tokens_with``; without one it is not counted here and its own context error
@@ -15,7 +16,7 @@ from transformers import AutoTokenizer
 from router.config import SwitchboardConfig
 from serving.engine import ChatPrompt, GenerationRequest
 from serving.errors import InvalidPrompt
-from serving.prompts import encode_prompt
+from serving.prompts import count_prompt_tokens
 from serving.weights import prepared_dir
 
 _WARM_UP = GenerationRequest("warm-up", ChatPrompt(({"role": "user", "content": "hi"},)))
@@ -52,7 +53,7 @@ class PromptTokenCounter:
             key = id(tokenizer)
             if key not in by_tokenizer:
                 try:
-                    by_tokenizer[key] = len(encode_prompt(tokenizer, request.prompt, tools))
+                    by_tokenizer[key] = count_prompt_tokens(tokenizer, request.prompt, tools)
                 except InvalidPrompt as exc:
                     by_tokenizer[key] = exc
             counts[target_id] = by_tokenizer[key]

@@ -1,5 +1,5 @@
-"""CostScorer: what this request would cost on this target, relative to the dearest
-model in the fleet (1.0), so cheaper is lower.
+"""CostScorer: how cheap this request would be on this target, against the dearest model
+in the fleet: 1 - price / dearest price, so the cheapest scores highest.
 
 Inputs: the exact prompt token count where known (else the largest known count), the
 completion budget (``max_tokens``, else ``EXPECTED_COMPLETION_TOKENS``) and the
@@ -9,8 +9,8 @@ budget, not a forecast; the ordering it gives is what matters.
 
 from collections.abc import Sequence
 
-from router.classifier.model import Estimate
 from router.routing.facts import RequestFacts
+from router.routing.stages import QualityView
 from router.routing.targets import RouteTarget
 
 EXPECTED_COMPLETION_TOKENS = 256
@@ -22,9 +22,9 @@ class CostScorer:
     def __init__(self, fleet: Sequence[RouteTarget]) -> None:
         self._fleet = tuple(fleet)
 
-    def score(self, facts: RequestFacts, target: RouteTarget, estimate: Estimate | None) -> float:
+    def score(self, facts: RequestFacts, target: RouteTarget, quality: QualityView | None) -> float:
         dearest = max(self._price(facts, t) for t in self._fleet)
-        return self._price(facts, target) / dearest if dearest > 0 else 0.0
+        return 1.0 - self._price(facts, target) / dearest if dearest > 0 else 1.0
 
     def _price(self, facts: RequestFacts, target: RouteTarget) -> float:
         known = [c for c in facts.prompt_tokens.values() if isinstance(c, int)]

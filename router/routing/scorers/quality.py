@@ -1,24 +1,34 @@
-"""QualityScorer: the chance that this target's answer is as good as the best one's.
+"""QualityScorer: whether this target's predicted quality is adequate for the request.
 
-Inputs: the classifier's P(small suffices) and the target's ``quality_tier``. Formula:
-targets up to ``router.classifier.small_max_tier`` score P(small suffices); larger ones
-score 1 (the classifier was trained on a small-vs-large pair and says nothing finer).
-Without an estimate (a single candidate, a pinned model) every target scores 1.
-Trade-off: two quality classes only, but calibrated ones.
+Inputs: the predictor's P(acceptable answer) for every candidate (``Estimate.quality``)
+and the knob's tolerance. Formula: a target whose prediction is within the tolerance of
+the best candidate's scores 1 (adequate); any other scores
+``0.5 * p / (best - tolerance)``, below 0.5 and higher the closer it gets. Without an
+estimate (a pinned model, a single candidate) every target scores 1.
+
+Trade-off: with the cost weight below half the quality weight (models.yaml
+``router.scorers``), every adequate target outranks every inadequate one, so the pick is
+"the cheapest model whose predicted quality is within the tolerance of the best".
+Inadequate targets follow for overflow and failover, by quality and cost together: a
+much cheaper one may come before a slightly better one.
 """
 
-from router.classifier.model import Estimate
 from router.routing.facts import RequestFacts
+from router.routing.stages import QualityView
 from router.routing.targets import RouteTarget
+
+INADEQUATE_CEILING = 0.5
 
 
 class QualityScorer:
     name = "quality"
 
-    def __init__(self, small_max_tier: int) -> None:
-        self._small_max_tier = small_max_tier
-
-    def score(self, facts: RequestFacts, target: RouteTarget, estimate: Estimate | None) -> float:
-        if estimate is None or target.quality_tier > self._small_max_tier:
+    def score(self, facts: RequestFacts, target: RouteTarget, quality: QualityView | None) -> float:
+        if quality is None:
             return 1.0
-        return estimate.small_suffices
+        predicted = quality.estimate.quality
+        bar = max(predicted.values()) - quality.tolerance
+        mine = predicted[target.id]
+        if mine >= bar:
+            return 1.0
+        return INADEQUATE_CEILING * mine / bar

@@ -1,5 +1,6 @@
 """Routing through the live HTTP API (no Ray): the real small model, the fake provider
-process as `external`, the shipped classifier, named keys with policies and a rule."""
+process as `external`, the shipped quality predictor (``tests.predictors``), named keys
+with policies and a rule."""
 
 import json
 from collections.abc import Iterator
@@ -44,13 +45,30 @@ async def ask(
     return await call("POST", f"{api}/v1/chat/completions", body, key=key, headers=headers)
 
 
-@pytest.mark.parametrize(("knob", "served_by"), [("0", SMOL), ("economy", SMOL), ("1", "external")])
+# Knob 0: every model is adequate, so the cheapest serves; knob 1: only the best is.
+@pytest.mark.parametrize(("knob", "served_by"), [("0", SMOL), ("1", "external")])
 async def test_the_knob_header_steers_auto(api: str, knob: str, served_by: str) -> None:
     status, headers, raw = await ask(api, headers={"x-switchboard-quality": knob}, max_tokens=4)
     assert status == 200, raw
     assert headers["x-switchboard-model"] == served_by
     assert headers["x-switchboard-route"] == "classifier"
     assert float(headers["x-switchboard-decision-ms"]) > 0
+
+
+async def test_a_preset_name_routes_as_its_share(
+    api: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="switchboard.decisions"):
+        for knob in ("economy", "0.2", "quality", "0.8"):
+            status, _, _ = await ask(api, headers={"x-switchboard-quality": knob}, max_tokens=2)
+            assert status == 200
+    logged = [
+        json.loads(r.getMessage()) for r in caplog.records if r.name == "switchboard.decisions"
+    ]
+    economy, share_02, quality, share_08 = ((d["model"], d["knob"]) for d in logged)
+    assert economy == share_02 and quality == share_08
+    assert economy[1]["large_share"] == 0.2 and quality[1]["large_share"] == 0.8
+    assert economy[1]["tolerance"] >= quality[1]["tolerance"]
 
 
 async def test_a_bad_knob_is_a_400_naming_the_header(api: str) -> None:
@@ -97,8 +115,10 @@ async def test_one_decision_log_line_without_the_prompt(
     assert OPEN not in line  # the key's name, never the key
     assert (logged["key"], logged["requested"], logged["model"]) == ("open", "auto", SMOL)
     assert [r["model"] for r in logged["ranked"]] == [SMOL, "external"]
-    assert logged["knob"]["source"] == "request-header"
-    assert 0.0 <= logged["estimate"]["small_suffices"] <= 1.0
+    assert logged["knob"] == {"large_share": 0.0, "source": "request-header", "tolerance": None}
+    assert set(logged["estimate"]["quality"]) == {SMOL, "external"}
+    assert all(0.0 < p < 1.0 for p in logged["estimate"]["quality"].values())
+    assert logged["estimate"]["prior"] == ["external"]  # no labels for the provider
     assert logged["request_id"] and logged["decision_ms"] > 0
 
 

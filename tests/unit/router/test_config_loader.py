@@ -210,3 +210,24 @@ def test_rule_names_are_unique_and_rules_say_something() -> None:
     raw["router"]["rules"] = [{"name": "idle", "when": {"key_groups": ["a"]},
                                "then": {"forbid_external": False}}]  # fmt: skip
     assert any("at least one action" in p for p in problems_of(raw))
+
+
+def test_scorer_weights_default_and_are_checked_against_the_registry() -> None:
+    assert load_config(MODELS_YAML).router.scorers == {"quality": 1.0, "cost": 0.4}
+    raw = default_fleet_raw()
+    del raw["router"]["scorers"]
+    assert parse_config(raw).router.scorers == {"quality": 1.0, "cost": 0.4}
+    raw["router"]["scorers"] = {"quality": 1.0, "latency": 0.5}
+    [problem] = problems_of(raw)
+    assert problem.startswith("router.scorers")
+    assert "unknown scorer(s) ['latency']" in problem and "known: cost, quality" in problem
+    raw["router"]["scorers"] = {"quality": 1.0, "cost": -0.1}
+    [problem] = problems_of(raw)
+    assert problem.startswith("router.scorers.cost")
+
+
+def test_the_removed_small_max_tier_is_refused() -> None:
+    raw = default_fleet_raw()
+    raw["router"]["classifier"] = {"small_max_tier": 1}
+    [problem] = problems_of(raw)
+    assert "router.classifier.small_max_tier: unknown key" in problem

@@ -1,75 +1,115 @@
-"""A small label set where the label is learnable from the text: only the large model
-answers arithmetic, both answer greetings and capital-city questions. Each template is
-one task, so a held-out task is a phrasing the classifier never saw."""
+"""Synthetic graded labels whose structure a predictor can learn from the text.
+
+Three sources (each with its own house style: system message, framing) hold the same
+kinds of task: prompts about code, and general prompts (capitals, translation, poems,
+greetings). The small model answers only the general prompts; the large one answers
+both, so the large model gains exactly on the code prompts. A source listed in
+``flipped`` has the opposite pattern (the large model gains on its general prompts
+only), and ``middle=True`` adds a third model that answers every general prompt and
+every other code prompt. Each template is one task, so grouped cross-validation holds
+out phrasings, and every prompt's routing text is unique.
+"""
 
 import random
+from collections.abc import Collection, Sequence
 
-from router.classifier.labels import LabelledPrompt
+from router.classifier.labels import LabelledPrompt, ModelAnswer
+from router.classifier.sources import GradablePrompt, Reference
+from router.classifier.train import LabelledModels
 
-_ARITHMETIC = (
-    "What is {a} + {b}?",
-    "Compute {a} times {b}.",
-    "Calculate {a} - {b} and give only the number.",
-    "Solve: {a} * {b} + {c} = ?",
-    "Divide {a} by {c} and round to two decimals.",
-    "What is the sum of {a}, {b} and {c}?",
-    "Multiply {a} by {c}, then subtract {b}.",
-    "Evaluate the expression ({a} + {b}) * {c}.",
+# The default label fleet's ids and tiers (router/classifier/data/label-fleet.vllm-cpu.yaml).
+SMALL, LARGE = "smollm2-135m", "qwen2.5-coder-0.5b"
+MIDDLE = "middle"
+TWO_MODELS = LabelledModels((SMALL, LARGE), (1, 2))
+THREE_MODELS = LabelledModels((SMALL, MIDDLE, LARGE), (1, 2, 3))
+SOURCES = ("alpha", "beta", "gamma")
+PER_TASK = 4  # at most 6: fill-ins stay unique within a task
+
+_CODE = (
+    "Write a Python function `{fn}(xs: list[int]) -> int` that returns the {thing} of xs.",
+    "Fix the bug in this Python code:\n\ndef {fn}(xs):\n    return xs[{n}] + len(xs\n",
+    "Implement `def {fn}(s: str) -> str:` in Python so that it reverses every word of s.",
+    'Complete the function.\n\ndef {fn}(n: int) -> int:\n    """Return the {thing} of the '
+    'integers below {n}."""\n',
+    "What does this JavaScript print?\nconsole.log([{n}, {m}].map(x => x * 2).join(','));",
+    "Write a SQL query that selects the {thing} of the column `{fn}` from table t{n}.",
 )
-_GREETINGS = (
-    "Hello! How are you today, {name}?",
-    "Hi {name}, nice to meet you.",
-    "Good morning {name}! Say hello back.",
-    "Hey there, it's {name}. What's up?",
-    "Greet {name} warmly in one sentence.",
-    "Thanks {name}, have a lovely day!",
-    "Say goodbye to {name} politely.",
-    "Wish {name} a happy birthday.",
-)
-_CAPITALS = (
+_GENERAL = (
     "What is the capital of {country}?",
-    "Name the capital city of {country}.",
-    "Which city is the seat of government of {country}?",
-    "{country}'s capital is called what?",
-    "Tell me the capital of {country} in one word.",
-    "Capital of {country}?",
+    "Translate the word '{word}' into French.",
+    "Write a two-line poem about {word} in {country}.",
+    "Greet {name} warmly in one sentence.",
+    "Name a famous painter born in {country}.",
+    "Which ocean is closest to {country}? Answer with its name.",
 )
-_NAMES = ("Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Edsger", "Margaret")
-_COUNTRIES = ("France", "Peru", "Japan", "Kenya", "Norway", "Chile", "Egypt", "Canada")
-PER_TASK = 4
+_FILLS = {
+    "fn": ("total", "scan", "fold", "pick", "merge", "count_up", "flatten", "score"),
+    "thing": ("sum", "maximum", "minimum", "product", "median", "mean"),
+    "country": ("France", "Peru", "Japan", "Kenya", "Norway", "Chile", "Egypt", "Canada"),
+    "word": ("river", "garden", "winter", "lantern", "harbour", "orchard", "meadow"),
+    "name": ("Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Edsger", "Margaret"),
+}
+_STYLES = {
+    # (system message or "", the user message around the prompt)
+    "alpha": ("Answer briefly.", "{prompt}"),
+    "beta": ("", "Question: {prompt}\nAnswer:"),
+    "gamma": ("You are a careful assistant.", "{prompt}\n\nThink, then reply in one line."),
+}
 
 
-def synthetic_records(seed: int = 0) -> list[LabelledPrompt]:
+def synthetic_records(
+    sources: Sequence[str] = SOURCES,
+    *,
+    flipped: Collection[str] = (),
+    middle: bool = False,
+    per_task: int = PER_TASK,
+    seed: int = 0,
+) -> list[LabelledPrompt]:
     rng = random.Random(seed)
     records = []
-    for kind, templates, category, small_ok, large_ok in (
-        ("arithmetic", _ARITHMETIC, "math", False, True),
-        ("greeting", _GREETINGS, "language", True, True),
-        ("capital", _CAPITALS, "knowledge", True, True),
-    ):
-        for t, template in enumerate(templates):
-            for _ in range(PER_TASK):
-                text = template.format(
-                    a=rng.randint(100, 999),
-                    b=rng.randint(100, 999),
-                    c=rng.randint(2, 99),
-                    name=rng.choice(_NAMES),
-                    country=rng.choice(_COUNTRIES),
-                )
-                records.append(_record(f"{kind}-{t}", category, text, small_ok, large_ok))
+    for source in sources:
+        for category, templates in (("code", _CODE), ("general", _GENERAL)):
+            gains = (category == "code") != (source in flipped)
+            for t, template in enumerate(templates):
+                task = f"{source}-{category}-{t}"
+                # Drawn without replacement: a task's prompts never repeat a fill-in.
+                fills = {key: rng.sample(values, len(values)) for key, values in _FILLS.items()}
+                for i in range(per_task):
+                    text = template.format(
+                        n=rng.randint(10, 99) * 10 + i,
+                        m=rng.randint(100, 999),
+                        **{key: values[i % len(values)] for key, values in fills.items()},
+                    )
+                    answers = {SMALL: _answer(not gains), LARGE: _answer(True)}
+                    if middle:
+                        answers[MIDDLE] = _answer(not gains or i % 2 == 0)
+                    records.append(_record(source, task, category, text, answers))
     return records
 
 
-def _record(task: str, category: str, text: str, small_ok: bool, large_ok: bool) -> LabelledPrompt:
-    messages = ({"role": "system", "content": "Answer briefly."}, {"role": "user", "content": text})
-    return LabelledPrompt(
+def is_code(record: LabelledPrompt) -> bool:
+    return record.category == "code"
+
+
+def _answer(correct: bool) -> ModelAnswer:
+    return ModelAnswer(correct, "ok" if correct else "wrong", 3, "stop")
+
+
+def _record(
+    source: str, task: str, category: str, text: str, answers: dict[str, ModelAnswer]
+) -> LabelledPrompt:
+    system, framing = _STYLES.get(source, ("", "{prompt}"))
+    messages: tuple[dict[str, str], ...] = (
+        ({"role": "system", "content": system},) if system else ()
+    )
+    messages += ({"role": "user", "content": framing.format(prompt=text)},)
+    code = category == "code"
+    prompt = GradablePrompt(
+        source=source,
         task=task,
         category=category,
+        grader="code" if code else "match",
         messages=messages,
-        ideals=("x",),
-        prompt_tokens=len(text.split()) + 3,
-        small_answer="x" if small_ok else "?",
-        large_answer="x" if large_ok else "?",
-        small_correct=small_ok,
-        large_correct=large_ok,
+        reference=Reference(tests="assert True\n") if code else Reference(answers=("ok",)),
     )
+    return LabelledPrompt(prompt, len(text.split()) + 5, answers)

@@ -13,7 +13,7 @@ from router.classifier.evaluate import (
     apgr,
     compare_routers,
     cpt,
-    roc_auc,
+    pair_apgr,
     router_result,
     routing_curve,
 )
@@ -66,10 +66,14 @@ def test_pgr_is_undefined_without_a_gap_between_the_models() -> None:
 
 def test_compare_routers_names_each_result() -> None:
     results = compare_routers({"oracle": GAIN, "random": [0, 0, 0, 0]}, SMALL, LARGE)
+    assert set(results) == {"oracle", "random"}
     assert results["oracle"].apgr > results["random"].apgr
 
 
-def test_roc_auc() -> None:
-    assert roc_auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
-    assert roc_auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
-    assert math.isnan(roc_auc([0.5, 0.6], [True, True]))
+def test_pair_apgr_is_the_apgr_of_the_routing_curve() -> None:
+    assert pair_apgr(GAIN, SMALL, LARGE) == pytest.approx(0.75)
+    assert pair_apgr([0, 0, 0, 0], SMALL, LARGE) == pytest.approx(0.5)
+    assert pair_apgr([-g for g in GAIN], SMALL, LARGE) == pytest.approx(0.25)
+    # Only the order of the scores counts, not their scale.
+    assert pair_apgr([0.1, 0.9, 0.8, 0.2], SMALL, LARGE) == pytest.approx(0.75)
+    assert math.isnan(pair_apgr([1, 0], [1, 0], [0, 1]))

@@ -1,13 +1,16 @@
-"""The whole decision on the default fleet: real tokenizers, real embedder, a classifier
-whose artifact fixes P(small suffices)."""
+"""The whole decision on the default fleet: real tokenizers, real prompt encoder, a
+predictor whose artifact places every prompt at a known position of its calibration set
+(see conftest: a knob of share s leaves SmolLM2 exactly when position > 1 - s)."""
 
 import json
+import math
 
 import pytest
 
 from router.auth import Caller
 from router.errors import ApiError, ModelNotFound
 from router.policy_config import KeyPolicy
+from router.routing.decision import Decision
 from tests.unit.router.routing.conftest import (
     EXTERNAL,
     QWEN,
@@ -20,29 +23,105 @@ from tests.unit.router.routing.conftest import (
 LONG = "lorem ipsum dolor sit amet " * 1800  # ~9,000 SmolLM2 tokens: over its 8,192
 
 
-def test_confident_small_estimate_routes_small(pipeline_for: PipelineFor) -> None:
-    decision = pipeline_for(0.9).decide(facts())
+def order(decision: Decision) -> list[str]:
+    return [r.model_id for r in decision.ranked]
+
+
+def test_an_easy_prompt_goes_to_the_cheapest_model(pipeline_for: PipelineFor) -> None:
+    decision = pipeline_for(0.1).decide(facts())
     assert decision.model_id == SMOL and decision.route == "classifier"
-    assert [r.model_id for r in decision.ranked] == [SMOL, QWEN, EXTERNAL]
-    assert decision.estimate is not None and decision.estimate.small_suffices == pytest.approx(0.9)
+    assert order(decision) == [SMOL, QWEN, EXTERNAL]  # all adequate: cheapest first
     assert decision.knob is not None and decision.knob.source == "deployment"
+    assert all(r.scores["quality"] == 1.0 for r in decision.ranked)
 
 
-def test_doubtful_estimate_routes_large(pipeline_for: PipelineFor) -> None:
-    decision = pipeline_for(0.3).decide(facts())
-    assert decision.model_id == QWEN
-    assert [r.model_id for r in decision.ranked] == [QWEN, EXTERNAL, SMOL]
+def test_a_hard_prompt_goes_to_the_cheapest_adequate_model(pipeline_for: PipelineFor) -> None:
+    decision = pipeline_for(0.9).decide(facts())
+    assert order(decision) == [QWEN, EXTERNAL, SMOL]
+    assert decision.estimate is not None and decision.knob is not None
+    quality = decision.estimate.quality
+    assert quality[SMOL] < quality[QWEN] < quality[EXTERNAL]
+    assert quality[EXTERNAL] - quality[QWEN] <= decision.knob.tolerance  # Qwen is adequate
+    assert quality[EXTERNAL] - quality[SMOL] > decision.knob.tolerance  # SmolLM2 is not
+    assert [r.total for r in decision.ranked] == sorted(
+        (r.total for r in decision.ranked), reverse=True
+    )
 
 
-def test_the_knob_moves_the_threshold(pipeline_for: PipelineFor) -> None:
-    pipeline = pipeline_for(0.3)  # uniform calibration: the threshold is the share
-    assert pipeline.decide(facts("auto-economy")).model_id == SMOL  # 0.3 >= 0.2
-    assert pipeline.decide(facts(headers={"x-switchboard-quality": "0.1"})).model_id == SMOL
-    assert pipeline.decide(facts(headers={"x-switchboard-quality": "quality"})).model_id == QWEN
+@pytest.mark.parametrize(
+    ("position", "knob", "chosen"),
+    [
+        (0.3, "0", SMOL),  # share 0: never leaves the cheapest
+        (0.3, "economy", SMOL),  # 0.3 is not in the top 20 %
+        (0.3, "0.5", SMOL),
+        (0.3, "quality", EXTERNAL),  # in the top 80 %: Qwen is no closer to the best
+        (0.9, "0", SMOL),
+        (0.9, "economy", QWEN),  # in the top 20 %: Qwen is within the wide tolerance
+        (0.9, "quality", EXTERNAL),  # a tighter tolerance leaves only the best
+        (0.9, "1", EXTERNAL),  # share 1: always the best
+        (0.1, "1", EXTERNAL),
+    ],
+)
+def test_the_knob_moves_the_tolerance(
+    pipeline_for: PipelineFor, position: float, knob: str, chosen: str
+) -> None:
+    decision = pipeline_for(position).decide(facts(headers={"x-switchboard-quality": knob}))
+    assert decision.model_id == chosen
+
+
+def test_a_higher_knob_means_a_smaller_tolerance(pipeline_for: PipelineFor) -> None:
+    pipeline = pipeline_for(0.5)
+    tolerances = []
+    for knob in ("0", "0.2", "0.5", "0.8", "1"):
+        decision = pipeline.decide(facts(headers={"x-switchboard-quality": knob}))
+        assert decision.knob is not None
+        tolerances.append(decision.knob.tolerance)
+    assert tolerances[0] == math.inf and tolerances[-1] == 0.0
+    assert tolerances == sorted(tolerances, reverse=True) and len(set(tolerances)) == 5
+
+
+def test_the_alias_carries_its_knob(pipeline_for: PipelineFor) -> None:
+    pipeline = pipeline_for(0.9)
+    by_alias = pipeline.decide(facts("auto-economy"))
+    by_header = pipeline.decide(facts(headers={"x-switchboard-quality": "0.2"}))
+    assert by_alias.knob is not None and by_alias.knob.source == "alias"
+    assert (by_alias.model_id, by_alias.knob.large_share) == (QWEN, 0.2)
+    assert by_header.knob is not None
+    assert by_alias.knob.tolerance == by_header.knob.tolerance
+
+
+def test_every_candidate_is_estimated_and_unlabelled_ones_are_marked_prior(
+    pipeline_for: PipelineFor,
+) -> None:
+    decision = pipeline_for(0.5).decide(facts())
+    assert decision.estimate is not None
+    assert set(decision.estimate.quality) == {SMOL, QWEN, EXTERNAL}
+    assert decision.estimate.prior == (EXTERNAL,)  # the artifact has no labels for it
+    assert all(0.0 < p < 1.0 for p in decision.estimate.quality.values())
+
+
+def test_only_the_serving_candidates_are_estimated(pipeline_for: PipelineFor) -> None:
+    request = facts(headers={"x-switchboard-local-only": "1"})
+    decision = pipeline_for(0.5).decide(request)
+    assert decision.estimate is not None and set(decision.estimate.quality) == {SMOL, QWEN}
+    decision = pipeline_for(0.5, enabled={SMOL, QWEN}).decide(facts())
+    assert decision.estimate is not None and set(decision.estimate.quality) == {SMOL, QWEN}
+
+
+def test_the_scorer_weights_in_the_config_decide(pipeline_for: PipelineFor) -> None:
+    best = facts(headers={"x-switchboard-quality": "1"})
+    assert pipeline_for(0.9).decide(best).model_id == EXTERNAL
+    cost_only = pipeline_for(0.9, config=fleet_config(scorers={"cost": 1.0}))
+    decision = cost_only.decide(best)
+    assert order(decision) == [SMOL, QWEN, EXTERNAL]  # quality has no say
+    assert set(decision.ranked[0].scores) == {"cost"}
+    heavy_cost = pipeline_for(0.9, config=fleet_config(scorers={"quality": 1.0, "cost": 5.0}))
+    # Cost outweighs adequacy: the only adequate model, the dearest, goes last.
+    assert order(heavy_cost.decide(best))[-1] == EXTERNAL
 
 
 def test_prompt_too_long_for_the_small_model_goes_elsewhere(pipeline_for: PipelineFor) -> None:
-    decision = pipeline_for(0.9).decide(facts(messages=[{"role": "user", "content": LONG}]))
+    decision = pipeline_for(0.1).decide(facts(messages=[{"role": "user", "content": LONG}]))
     assert decision.model_id == QWEN
     [excluded] = decision.excluded
     assert (excluded.model_id, excluded.reason) == (SMOL, "context_window")
@@ -83,7 +162,7 @@ def test_local_only_with_tools_refuses_instead_of_leaving(pipeline_for: Pipeline
 
 def test_rule_pin_is_shown_in_the_decision(pipeline_for: PipelineFor) -> None:
     rule = {"name": "code", "when": {"last_user_message_regex": "def "}, "then": {"pin": QWEN}}
-    pipeline = pipeline_for(0.99, config=fleet_config(rules=[rule]))
+    pipeline = pipeline_for(0.1, config=fleet_config(rules=[rule]))  # unpinned: SmolLM2
     decision = pipeline.decide(facts(messages=[{"role": "user", "content": "def f(): pass"}]))
     assert (decision.model_id, decision.route, decision.rules) == (QWEN, "rule", ("code",))
 
@@ -95,7 +174,8 @@ def test_one_candidate_left_needs_no_estimate(pipeline_for: PipelineFor) -> None
 
 def test_decision_renders_as_json(pipeline_for: PipelineFor) -> None:
     request = facts(headers={"x-switchboard-local-only": "yes"})
-    shown = json.loads(json.dumps(pipeline_for(0.3).decide(request).as_dict()))
+    decision = pipeline_for(0.95).decide(request)
+    shown = json.loads(json.dumps(decision.as_dict()))
     assert shown["model"] == QWEN and shown["route"] == "classifier"
     assert shown["excluded"] == [
         {
@@ -104,10 +184,39 @@ def test_decision_renders_as_json(pipeline_for: PipelineFor) -> None:
             "detail": "This request must stay on local models; 'external' is external.",
         }
     ]
-    assert {"model", "quality", "cost"} <= set(shown["ranked"][0])
-    assert shown["estimate"]["category"] in ("code", "math")
-    assert shown["knob"]["threshold"] == pytest.approx(0.5)
+    assert [set(r) for r in shown["ranked"]] == [{"model", "quality", "cost", "total"}] * 2
+    top = decision.ranked[0]
+    assert shown["ranked"][0]["total"] == round(top.total, 4)
+    assert top.total == pytest.approx(1.0 * top.scores["quality"] + 0.4 * top.scores["cost"])
+    assert decision.estimate is not None and decision.knob is not None
+    assert shown["estimate"] == {
+        "quality": {m: round(p, 4) for m, p in decision.estimate.quality.items()},
+        "prior": [],  # both local models are labelled
+    }
+    assert set(shown["estimate"]["quality"]) == {SMOL, QWEN}
+    assert shown["knob"] == {
+        "large_share": 0.5,
+        "source": "deployment",
+        "tolerance": round(decision.knob.tolerance, 4),
+    }
+    assert 0.0 < shown["knob"]["tolerance"] < 1.0
     assert shown["decision_ms"] > 0
+
+
+def test_an_infinite_tolerance_renders_as_null(pipeline_for: PipelineFor) -> None:
+    decision = pipeline_for(0.5).decide(facts(headers={"x-switchboard-quality": "0"}))
+    assert decision.knob is not None and decision.knob.tolerance == math.inf
+    text = json.dumps(decision.as_dict(), allow_nan=False)  # JSON has no Infinity
+    shown = json.loads(text)
+    assert shown["knob"]["tolerance"] is None
+    assert set(shown["estimate"]["quality"]) == {SMOL, QWEN, EXTERNAL}
+    assert shown["estimate"]["prior"] == [EXTERNAL]
+
+
+def test_a_pinned_decision_renders_without_estimate_or_knob(pipeline_for: PipelineFor) -> None:
+    shown = pipeline_for().decide(facts(QWEN)).as_dict()
+    assert (shown["route"], shown["estimate"], shown["knob"]) == ("pinned", None, None)
+    assert [r["model"] for r in shown["ranked"]] == [QWEN]
 
 
 def test_a_rule_pinning_a_model_that_is_not_serving_is_503(pipeline_for: PipelineFor) -> None:

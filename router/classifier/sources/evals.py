@@ -2,7 +2,8 @@
 
 The wheel is read in place (it is never installed): each eval YAML names its grader
 class and a ``samples.jsonl`` with chat ``input`` and an ``ideal`` answer. Only evals
-graded by plain matching (Match, Includes, FuzzyMatch) are used, so every label comes
+graded by plain matching (Match, Includes, FuzzyMatch) are used (numeric ideals are
+graded as numbers, so a worked answer ending in the result counts), so every label comes
 from a deterministic grader; folders that the wheel's LICENSE.md puts under other
 licences are left out.
 """
@@ -18,7 +19,10 @@ from typing import Any
 import yaml
 
 from router.classifier.categories import category_of
+from router.classifier.grading.number import short_answer_grader
+from router.classifier.sources import GradablePrompt, Reference
 
+SOURCE = "evals"
 EVALS_DISTRIBUTION = "evals==3.0.1.post1"
 _REGISTRY = "evals/registry/"
 _MATCH_GRADERS = frozenset(
@@ -40,16 +44,8 @@ _OTHER_LICENCES = frozenset(
         "already_said_that",
     }
 )
-_MAX_IDEAL_CHARS = 80  # answers are generated with a short budget; long ideals cannot fit
+_MAX_IDEAL_CHARS = 80  # a long ideal is prose that plain matching cannot grade
 _MAX_PROMPT_CHARS = 3000
-
-
-@dataclass(frozen=True)
-class GradablePrompt:
-    task: str  # the eval's name: the unit of the held-out split
-    category: str
-    messages: tuple[dict[str, str], ...]
-    ideals: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -115,10 +111,12 @@ def _parse_sample(line: str, spec: _EvalSpec) -> GradablePrompt | None:
     if sum(len(m["content"]) for m in messages) > _MAX_PROMPT_CHARS:
         return None
     return GradablePrompt(
+        source=SOURCE,
         task=spec.name,
         category=category_of(spec.name, spec.description),
+        grader=short_answer_grader(ideals),
         messages=messages,
-        ideals=ideals,
+        reference=Reference(answers=ideals),
     )
 
 
