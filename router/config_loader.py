@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from router.config import SwitchboardConfig
+from router.routing.scorers import SCORERS
 from serving.weights import missing_weights, model_context_limit, prepared_dir
 
 # Keyed by pydantic error type; the error message already says what was wrong.
@@ -79,9 +80,22 @@ def load_config(path: Path) -> SwitchboardConfig:
 
 def parse_config(raw: Any, *, source: str = "<config>") -> SwitchboardConfig:
     try:
-        return SwitchboardConfig.model_validate(raw)
+        config = SwitchboardConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(source, [_from_pydantic(error) for error in exc.errors()]) from exc
+    _check_scorers(config, source)
+    return config
+
+
+def _check_scorers(config: SwitchboardConfig, source: str) -> None:
+    # Here, not in the schema: the scorer registry lives in the routing package, which
+    # imports the schema.
+    unknown = sorted(set(config.router.scorers) - set(SCORERS))
+    if unknown:
+        hint = f"known: {', '.join(sorted(SCORERS))}"
+        raise ConfigError(
+            source, [_problem("router.scorers", f"unknown scorer(s) {unknown}", hint)]
+        )
 
 
 def check_weights(config: SwitchboardConfig, models_dir: Path, *, source: str) -> None:

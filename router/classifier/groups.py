@@ -15,17 +15,6 @@ from router.classifier.text import routing_text
 _SHARED_SYSTEM_MIN_CHARS = 40  # shorter ones ("You are a helpful assistant") say nothing
 
 
-def unique_prompts(records: Sequence[LabelledPrompt]) -> list[LabelledPrompt]:
-    seen: set[str] = set()
-    kept = []
-    for record in records:
-        text = routing_text(record.messages)
-        if text not in seen:
-            seen.add(text)
-            kept.append(record)
-    return kept
-
-
 def task_groups(records: Sequence[LabelledPrompt]) -> dict[str, str]:
     """task -> its group's name (the group's first task name in sorted order)."""
     parent = {r.task: r.task for r in records}

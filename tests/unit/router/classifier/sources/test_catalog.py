@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from router.classifier.sources import GradablePrompt, Reference, catalog, packages
-from router.classifier.sources.catalog import SOURCES, Selection, unique
+from router.classifier.sources.catalog import SOURCES, Selection
+from router.classifier.text import unique_texts
 from tests.unit.router.classifier.sources.test_bigbench import bigbench_sdist
 from tests.unit.router.classifier.sources.test_evals import registry_wheel
 from tests.unit.router.classifier.sources.test_humaneval import humaneval_wheel
@@ -28,15 +29,15 @@ def prompt(task: str, *messages: tuple[str, str], source: str = "evals") -> Grad
     )
 
 
-def test_unique_keeps_the_first_prompt_of_each_routing_text() -> None:
+def test_unique_texts_keeps_the_first_prompt_of_each_routing_text() -> None:
     first = prompt("a", ("user", "Capital of France?"))
     again = prompt("b", ("user", "Capital of France?"), source="bigbench")
     # Earlier turns are not part of the routing text: the same question once more.
     longer = prompt("c", ("user", "Hi"), ("assistant", "Hello"), ("user", "Capital of France?"))
     with_system = prompt("d", ("system", "Be brief."), ("user", "Capital of France?"))
     other = prompt("e", ("user", "Capital of Peru?"))
-    assert unique([first, again, longer, with_system, other]) == [first, with_system, other]
-    assert unique([]) == []
+    assert unique_texts([first, again, longer, with_system, other]) == [first, with_system, other]
+    assert unique_texts([]) == []
 
 
 @pytest.fixture
