@@ -12,7 +12,7 @@ import pytest
 from router.classifier.artifact import PredictorArtifact
 from router.classifier.encoders import PromptEncoder
 from router.classifier.generalisation import POOLED
-from router.classifier.labels import ModelAnswer, write_labels
+from router.classifier.labels import ModelAnswer, read_labels, write_labels
 from router.classifier.model import Candidate, Estimate, QualityPredictor
 from router.cli import main
 from tests.unit.router.classifier.synthetic import LARGE, SMALL, synthetic_records
@@ -101,3 +101,18 @@ def test_a_model_outside_the_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="'mystery' is not a local model of the config"):
         _train(labels, out, tmp_path / "r")
     assert not out.exists()
+
+
+def test_label_takes_your_own_graded_traffic_without_starting_an_engine(tmp_path: Path) -> None:
+    prompts, out = tmp_path / "mine.jsonl", tmp_path / "mine.jsonl.gz"
+    rows = [
+        {"messages": [{"role": "user", "content": f"Ticket {i}: refund?"}], "task": "support",
+         "grades": {SMALL: i % 2 == 0, LARGE: True}}
+        for i in range(4)
+    ]  # fmt: skip
+    prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["router", "label", "--prompts", str(prompts), "--out", str(out)]) == 0
+    records = read_labels(out)
+    assert [r.task for r in records] == ["support"] * 4
+    assert [r.correct(SMALL) for r in records] == [True, False, True, False]
+    assert all(r.correct(LARGE) for r in records)
