@@ -70,7 +70,7 @@ async def label_run(
     done = read_checkpoint(checkpoint)
     if regrade:
         done = await regraded(prompts, done)
-        _rewrite(checkpoint, prompts, done)
+        _rewrite(checkpoint, done)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     started, total = time.monotonic(), len(prompts) * len(engines)
     fresh = 0
@@ -83,7 +83,7 @@ async def label_run(
                 missing = [p for p in chunk if (p.id, model_id) not in done]
                 for prompt, answered in await _answer_all(engine, missing):
                     done[(prompt.id, model_id)] = answered
-                    log.write(json.dumps(_checkpoint_row(prompt, model_id, answered)) + "\n")
+                    log.write(json.dumps(_checkpoint_row(prompt.id, model_id, answered)) + "\n")
                     log.flush()
                 fresh += len(missing)
             records = labelled(prompts, list(engines), done)
@@ -102,7 +102,7 @@ async def grade_only(
     """The label file from the checkpoint alone, every answer graded again and nothing
     generated (no engine starts): for a run stopped early or a changed grader."""
     done = await regraded(prompts, read_checkpoint(checkpoint))
-    _rewrite(checkpoint, prompts, done)
+    _rewrite(checkpoint, done)
     records = [*given, *labelled(prompts, models, done)]
     write_labels(out, records)
     return records
@@ -124,12 +124,11 @@ async def regraded(prompts: Sequence[GradablePrompt], done: Checkpoint) -> Check
     return dict(await asyncio.gather(*pending))
 
 
-def _rewrite(checkpoint: Path, prompts: Sequence[GradablePrompt], done: Checkpoint) -> None:
-    by_id = {p.id: p for p in prompts}
+def _rewrite(checkpoint: Path, done: Checkpoint) -> None:
     partial = checkpoint.with_suffix(".rewrite")
     with partial.open("w", encoding="utf-8") as log:
         for (prompt_id, model_id), answered in done.items():
-            log.write(json.dumps(_checkpoint_row(by_id[prompt_id], model_id, answered)) + "\n")
+            log.write(json.dumps(_checkpoint_row(prompt_id, model_id, answered)) + "\n")
     partial.replace(checkpoint)  # atomic: a kill mid-rewrite keeps the old file
 
 
@@ -189,9 +188,9 @@ async def _generate(engine: Engine, prompt: GradablePrompt) -> tuple[str, int, s
     return text, usage.completion_tokens, finish or "stop", usage.prompt_tokens
 
 
-def _checkpoint_row(prompt: GradablePrompt, model_id: str, answered: Answered) -> dict[str, object]:
+def _checkpoint_row(prompt_id: str, model_id: str, answered: Answered) -> dict[str, object]:
     return {
-        "id": prompt.id,
+        "id": prompt_id,
         "model": model_id,
         "prompt_tokens": answered.prompt_tokens,
         "answer": asdict(answered.answer),
