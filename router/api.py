@@ -9,11 +9,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from router.auth import ApiKeyAuth, Caller
@@ -23,9 +25,11 @@ from router.dispatch import PrimedStream
 from router.dispatcher import Dispatched, Dispatcher
 from router.error_handlers import install_error_handlers
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
+from router.json_body import StrictJsonRoute
 from router.load.poller import LoadPoller
-from router.load.rate_limit import EXPECTED_COMPLETION_TOKENS, RateLimiter
+from router.load.rate_limit import RateLimiter
 from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
+from router.model_cards import ModelCard
 from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
 from router.policy_config import Knob
 from router.responses import (
@@ -40,6 +44,7 @@ from router.responses import (
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
+from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS
 from router.translate import chat_request, completion_request
 from serving.engine import Engine, GenerationRequest
 
@@ -57,9 +62,10 @@ class RouterContext:
     limiter: RateLimiter
     aliases: Mapping[str, Knob | None]  # alias -> the knob it carries
     auth: ApiKeyAuth
-    model_cards: tuple[dict[str, Any], ...]
+    model_cards: tuple[ModelCard, ...]
     max_body_bytes: int
     metrics: RouterMetrics
+    decisions: Executor  # the threads that count tokens and decide
     log_prompts: bool = False
 
 
@@ -71,7 +77,16 @@ def build_api(ctx: RouterContext) -> FastAPI:
         yield
         await ctx.poller.stop()
 
-    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    # No /docs, /redoc or public schema: the schema is served to callers with a key.
+    app = FastAPI(
+        title="Switchboard",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.router.route_class = StrictJsonRoute
     app.add_middleware(BodySizeLimit, max_bytes=ctx.max_body_bytes)
     install_error_handlers(app)
 
@@ -94,16 +109,23 @@ def build_api(ctx: RouterContext) -> FastAPI:
     ) -> Response:
         return await _complete(ctx, _Call(body, caller, http), COMPLETION, completion_request)
 
-    @app.get("/v1/models", dependencies=authed)
-    async def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": list(ctx.model_cards)}
+    @app.get("/v1/models")
+    async def list_models(caller: Annotated[Caller, Depends(authenticate)]) -> dict[str, Any]:
+        cards = [c.entry for c in ctx.model_cards if c.visible_to(caller.policy)]
+        return {"object": "list", "data": cards}
 
-    @app.get("/v1/models/{model_id:path}", dependencies=authed)
-    async def get_model(model_id: str) -> dict[str, Any]:
+    @app.get("/v1/models/{model_id:path}")
+    async def get_model(
+        model_id: str, caller: Annotated[Caller, Depends(authenticate)]
+    ) -> dict[str, Any]:
         for card in ctx.model_cards:
-            if card["id"] == model_id:
-                return card
+            if card.id == model_id and card.visible_to(caller.policy):
+                return card.entry
         raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+
+    @app.get("/openapi.json", dependencies=authed, include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -134,15 +156,20 @@ async def _complete(
     body = call.body
     request = translate(body, request_id)
     facts = RequestFacts.of_request(
-        body, request, caller=call.caller, headers=dict(call.http.headers), aliases=ctx.aliases
+        body, request, caller=call.caller, headers=_joined(call.http.headers), aliases=ctx.aliases
     )
     decision: Decision | None = None
-    # Off the event loop: token counting and the classifier are CPU work.
     try:
-        decision = await asyncio.to_thread(ctx.pipeline.decide, facts)
+        # Cheap refusals first: a key out of budget even for the prompt's least possible
+        # size never costs an exact count.
+        floor = ctx.pipeline.prompt_floor(request)
+        ctx.limiter.check(call.caller, floor + request.sampling.n)
+        # Off the event loop, in the decisions' own threads: token counting and the
+        # classifier are CPU work, and /readyz must not queue behind them.
+        loop = asyncio.get_running_loop()
+        decision = await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)
         ctx.metrics.decided(decision.decision_ms / 1000)
-        budget = request.sampling.max_tokens or EXPECTED_COMPLETION_TOKENS
-        refund = ctx.limiter.admit(call.caller, (decision.prompt_tokens or 0) + budget)
+        reservation = ctx.limiter.admit(call.caller, _worst_case_tokens(decision, request))
     except ApiError as exc:
         log_refusal(request_id, call.caller, facts, exc)
         ctx.metrics.refused(decision, exc)
@@ -151,7 +178,7 @@ async def _complete(
         sheddable = call.caller.policy.sheddable
         dispatched = await ctx.dispatcher.dispatch(decision, request, sheddable=sheddable)
     except ApiError as exc:
-        refund()  # refused: a client retrying after Retry-After is not charged twice
+        reservation.refund()
         log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)
         ctx.metrics.refused(decision, exc)
         raise
@@ -163,7 +190,7 @@ async def _complete(
         ctx.metrics.overflowed(first.model_id, first.reason, primed.model_id)
     route = headers["x-switchboard-route"]
     served = ServedBy(request_id, call.caller.name, primed.model_id, route)
-    meter = ctx.metrics.meter(served, started)
+    meter = ctx.metrics.meter(served, started, on_finish=reservation.settle)
     if not body.stream:
         try:
             chunks = [meter.saw(chunk) async for chunk in primed.chunks()]
@@ -227,6 +254,19 @@ async def _sse(
         meter.finish("stream_error")
         yield sse_error(InternalError("The server failed while streaming the response."))
     yield SSE_DONE
+
+
+def _worst_case_tokens(decision: Decision, request: GenerationRequest) -> int:
+    """What the request may cost its key at most: the prompt, and every choice using its
+    whole completion budget (an estimate where nothing bounds it; settled afterwards)."""
+    budget = decision.completion_budget or EXPECTED_COMPLETION_TOKENS
+    return (decision.prompt_tokens or 0) + request.sampling.n * budget
+
+
+def _joined(headers: Headers) -> dict[str, str]:
+    """Lower-cased names -> every copy's value, comma-joined as HTTP combines repeated
+    fields: a policy header sent twice is read whole, not by its first copy."""
+    return {name: ", ".join(headers.getlist(name)) for name in set(headers.keys())}
 
 
 def _decision_headers(decision: Decision, dispatched: Dispatched) -> dict[str, str]:

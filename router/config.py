@@ -44,6 +44,9 @@ class RouterSettings(StrictModel):
     max_body_bytes: int = Field(4 * MiB, ge=1024, le=256 * MiB)
     num_replicas: int = Field(1, ge=1)
     max_ongoing_requests: int = Field(256, ge=1, le=100_000)
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="a generation still running after this ends with a 503"
+    )
 
 
 class AuthSettings(StrictModel):

@@ -5,14 +5,26 @@ refusal that happens before the first byte (context too long, queue full, replic
 still becomes a proper HTTP status, and later overflow/retry can act at this point.
 """
 
+import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from router.errors import InternalError, from_engine_error
+from router.errors import GenerationTimeout, InternalError, ServiceUnavailable, from_engine_error
 from serving.engine import Engine, GenerationChunk, GenerationRequest
 from serving.errors import EngineError
+
+
+class StreamHealth(Protocol):
+    """Hears how a stream ended (a ``CircuitBreaker`` does)."""
+
+    def succeeded(self) -> None: ...
+
+    def failed(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 @dataclass
@@ -23,6 +35,10 @@ class PrimedStream:
     first: GenerationChunk
     rest: AsyncGenerator[GenerationChunk, None]
     on_close: Callable[[], None] | None = None  # called once, on close or collection
+    # An external provider's breaker hears how the whole stream went: a provider that
+    # fails mid-answer is failing, even though it sent a first chunk.
+    health: "StreamHealth | None" = None
+    deadline: float | None = None  # on the loop clock: the generation stops there
 
     def __post_init__(self) -> None:
         if self.on_close is not None:
@@ -34,12 +50,25 @@ class PrimedStream:
         """All chunks, first included; engine failures surface as ``ApiError``."""
         try:
             yield self.first
-            async for chunk in self.rest:
+            while True:
+                try:
+                    chunk = await _within(self.deadline, self.rest)
+                except StopAsyncIteration:
+                    break
                 yield chunk
         except EngineError as exc:
-            raise from_engine_error(exc, self.model_id) from exc
+            error = from_engine_error(exc, self.model_id)
+            self._judged(failed=isinstance(error, ServiceUnavailable | InternalError))
+            raise error from exc
+        else:
+            self._judged(failed=False)
         finally:
             await self.close()
+
+    def _judged(self, failed: bool) -> None:
+        health, self.health = self.health, None  # one verdict per stream
+        if health is not None:
+            health.failed() if failed else health.succeeded()
 
     async def close(self) -> None:
         # An abandoned async generator is not closed by cancellation: close it so the
@@ -48,6 +77,9 @@ class PrimedStream:
             with contextlib.suppress(Exception):
                 await self.rest.aclose()
         finally:
+            health, self.health = self.health, None
+            if health is not None:  # closed before the end (the client left): no verdict
+                health.release()
             if self.on_close is not None:
                 self._finalizer()  # runs on_close at most once, even when cancelled
 
@@ -57,12 +89,31 @@ async def start_generation(
     request: GenerationRequest,
     model_id: str,
     on_close: Callable[[], None] | None = None,
+    health: "StreamHealth | None" = None,
+    deadline: float | None = None,
 ) -> PrimedStream:
     stream = engine.generate(request)
     try:
-        first = await anext(stream)
+        first = await _within(deadline, stream)
     except EngineError as exc:
         raise from_engine_error(exc, model_id) from exc
     except StopAsyncIteration:
         raise InternalError(f"model {model_id!r} returned an empty stream") from None
-    return PrimedStream(model_id=model_id, first=first, rest=stream, on_close=on_close)
+    except GenerationTimeout:
+        await stream.aclose()
+        raise
+    return PrimedStream(model_id, first, stream, on_close, health, deadline)
+
+
+async def _within(
+    deadline: float | None, stream: AsyncGenerator[GenerationChunk, None]
+) -> GenerationChunk:
+    """The next chunk, or ``GenerationTimeout`` once ``deadline`` has passed. The timeout
+    wraps the wait only, never a ``yield``: a deadline must not fire in the consumer."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await anext(stream)
+    except TimeoutError:
+        raise GenerationTimeout(
+            "The generation ran past the request timeout and was stopped."
+        ) from None

@@ -8,9 +8,12 @@ external provider whose circuit is open is skipped; a model that fails before it
 chunk is skipped (failover). A client error (4xx, including a provider's own 4xx) is the
 answer and is not retried elsewhere. When nothing takes the request the client gets a
 429 with ``Retry-After`` within milliseconds, never a queue timeout. Once the first chunk
-is out, a failure ends the stream with an error event (``router.api``), no retry.
+is out, a failure ends the stream with an error event (``router.api``), no retry, and
+still counts against an external provider's breaker. A generation still running at
+``router.request_timeout_s`` is stopped (its engine slot freed) with a 503.
 """
 
+import asyncio
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from router.dispatch import PrimedStream, start_generation
 from router.errors import (
     ApiError,
+    GenerationTimeout,
     InternalError,
     Overloaded,
     ServiceUnavailable,
@@ -53,8 +57,10 @@ class Dispatcher:
         engines: Mapping[str, Engine],
         saturation: SaturationView,
         breakers: Mapping[str, CircuitBreaker],
+        request_timeout_s: float | None = None,
     ) -> None:
         self._engines, self._saturation, self._breakers = engines, saturation, breakers
+        self._timeout_s = request_timeout_s
 
     @property
     def saturation(self) -> SaturationView:
@@ -71,42 +77,50 @@ class Dispatcher:
         if not sheddable:
             order += [m for m in others if m in self._breakers]
         skipped: list[Skipped] = []
+        deadline = None
+        if self._timeout_s is not None:
+            deadline = asyncio.get_running_loop().time() + self._timeout_s
         for model_id in order:
-            outcome = await self._try(model_id, request, sheddable)
+            outcome = await self._try(model_id, request, sheddable, deadline)
             if isinstance(outcome, PrimedStream):
                 return Dispatched(outcome, tuple(skipped))
             skipped.append(outcome)
         raise self._nothing_free(skipped)
 
     async def _try(
-        self, model_id: str, request: GenerationRequest, sheddable: bool
+        self, model_id: str, request: GenerationRequest, sheddable: bool, deadline: float | None
     ) -> PrimedStream | Skipped:
         if model_id in self._breakers:
-            return await self._try_external(model_id, request)
-        return await self._try_local(model_id, request, sheddable)
+            return await self._try_external(model_id, request, deadline)
+        return await self._try_local(model_id, request, sheddable, deadline)
 
     async def _try_external(
-        self, model_id: str, request: GenerationRequest
+        self, model_id: str, request: GenerationRequest, deadline: float | None
     ) -> PrimedStream | Skipped:
         breaker = self._breakers[model_id]
         if not breaker.allow():
             return Skipped(model_id, "rate_limited" if breaker.rate_limited else "circuit_open")
         settled = False  # the breaker heard how it went (else a claimed probe is released)
         try:
-            primed = await start_generation(self._engines[model_id], request, model_id)
-            breaker.succeeded()
-            settled = True
+            engine = self._engines[model_id]
+            primed = await start_generation(
+                engine, request, model_id, health=breaker, deadline=deadline
+            )
+            settled = True  # the stream gives the verdict when it ends
             return primed
         except UpstreamRejected as exc:
             settled = True
             if exc.status == 429:
-                breaker.failed(retry_after_s=float(exc.headers.get("Retry-After", RETRY_AFTER_S)))
+                hint = exc.retry_after_s
+                breaker.failed(retry_after_s=RETRY_AFTER_S if hint is None else hint)
                 return Skipped(model_id, "rate_limited")
             if exc.status in _PROVIDER_FAULTS:  # our key or model name is wrong there
                 breaker.failed()
                 return Skipped(model_id, "provider_error")
             breaker.succeeded()  # the provider is up; the request itself is wrong
             raise
+        except GenerationTimeout:
+            raise  # the request's own deadline: nothing else would be in time either
         except (ServiceUnavailable, InternalError):
             breaker.failed()
             settled = True
@@ -118,7 +132,7 @@ class Dispatcher:
                 breaker.release()
 
     async def _try_local(
-        self, model_id: str, request: GenerationRequest, sheddable: bool
+        self, model_id: str, request: GenerationRequest, sheddable: bool, deadline: float | None
     ) -> PrimedStream | Skipped:
         state = self._saturation.state(model_id, headroom=0.5 if sheddable else 1.0)
         if state.saturated:
@@ -127,12 +141,15 @@ class Dispatcher:
         finished = functools.partial(self._saturation.finished, model_id)
         handed_off = False  # once the stream exists, its close() reports the finish
         try:
-            primed = await start_generation(self._engines[model_id], request, model_id, finished)
+            engine = self._engines[model_id]
+            primed = await start_generation(engine, request, model_id, finished, deadline=deadline)
             handed_off = True
             return primed
         except Overloaded:
             self._saturation.refused(model_id)
             return Skipped(model_id, "backpressure")
+        except GenerationTimeout:
+            raise
         except (ServiceUnavailable, InternalError):  # failed before the first byte: fail over
             return Skipped(model_id, "unavailable")
         finally:

@@ -98,6 +98,12 @@ class ServiceUnavailable(ApiError):
     code = "service_unavailable"
 
 
+class GenerationTimeout(ServiceUnavailable):
+    """The generation ran past ``router.request_timeout_s``: stopped, its slot freed."""
+
+    code = "timeout"
+
+
 class InternalError(ApiError):
     status = 500
     error_type = "server_error"
@@ -109,6 +115,7 @@ class UpstreamRejected(ApiError):
 
     def __init__(self, upstream: UpstreamError) -> None:
         headers = {}
+        self.retry_after_s = upstream.retry_after  # seconds, as the provider said
         if upstream.retry_after is not None:
             headers["Retry-After"] = str(max(1, round(upstream.retry_after)))
         super().__init__(upstream.message, headers=headers)

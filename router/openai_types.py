@@ -6,9 +6,9 @@ model. Fields we model but cannot honour are rejected with a named 400 instead o
 silently ignored (see ``unsupported_fields``).
 """
 
-import json
 from typing import Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.engine import SamplingOptions
@@ -66,7 +66,8 @@ def _decoded_arguments(call: Any) -> Any:
     if not isinstance(function, dict) or not isinstance(function.get("arguments"), str):
         return call
     try:
-        arguments = json.loads(function["arguments"])
+        # jiter: a lone surrogate or nesting past its depth limit is not valid here either.
+        arguments = pydantic_core.from_json(function["arguments"])
     except ValueError:
         return call
     return {**call, "function": {**function, "arguments": arguments}}

@@ -4,6 +4,7 @@ for the Serve replica (``router.ingress``) and the in-process test server alike.
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from router.api import RouterContext
@@ -20,6 +21,10 @@ from router.model_cards import model_cards
 from router.routing.build import build_pipeline
 from router.routing.targets import route_targets
 from serving.engine import Engine
+
+# Decisions are CPU work (token counts, the classifier): a few threads keep both cores
+# busy; more would only queue inside the GIL.
+DECISION_THREADS = 4
 
 
 def build_context(
@@ -46,7 +51,7 @@ def build_context(
     return RouterContext(
         engines=engines,
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
-        dispatcher=Dispatcher(engines, saturation, breakers),
+        dispatcher=Dispatcher(engines, saturation, breakers, config.router.request_timeout_s),
         poller=poller,
         limiter=RateLimiter(config.router.num_replicas, clock),
         aliases=config.router.aliases,
@@ -55,6 +60,7 @@ def build_context(
         max_body_bytes=config.router.max_body_bytes,
         log_prompts=config.router.log_prompts,
         metrics=metrics,
+        decisions=ThreadPoolExecutor(DECISION_THREADS, thread_name_prefix="decide"),
     )
 
 

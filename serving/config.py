@@ -164,11 +164,21 @@ class ExternalTimeouts(StrictModel):
     connect_s: float = Field(5.0, gt=0)
     first_byte_s: float = Field(60.0, gt=0, description="until the response headers arrive")
     idle_s: float = Field(30.0, gt=0, description="between two streamed chunks")
+    first_token_s: float = Field(
+        60.0,
+        gt=0,
+        description="from the request start until the first token (keep-alives"
+        " and role-only chunks do not count)",
+    )
+    total_s: float = Field(600.0, gt=0, description="from the request start until the end")
 
 
 class CircuitBreakerSettings(StrictModel):
     failure_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
     open_s: float = Field(30.0, gt=0, description="how long it stays open before a probe")
+    max_open_s: float = Field(
+        300.0, gt=0, description="the longest a provider's Retry-After may keep it open"
+    )
 
 
 class ExternalProviderConfig(StrictModel):

@@ -12,32 +12,33 @@ import contextlib
 import email.utils
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import aiohttp
 
-from serving.config import ExternalProviderConfig
+from serving.config import ExternalProviderConfig, ExternalTimeouts
 from serving.engine import (
     ChatPrompt,
-    ChoiceDelta,
     EngineStats,
-    FinishReason,
     GenerationChunk,
     GenerationRequest,
     SamplingOptions,
-    ToolCallDelta,
     Usage,
 )
 from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
-from serving.sse import SSEDecoder
+from serving.provider_events import ChoiceReader, StreamEvent, encodable, parse_event, usage_of
+from serving.sse import EventTooLarge, SSEDecoder
 
 logger = logging.getLogger(__name__)
 
 _EXCERPT_CHARS = 500
 _ERROR_BODY_BYTES = 64 * 1024  # enough for any error object; a runaway body is cut
+MAX_RETRY_AFTER_S = 300.0
 
 
 def _jsonable(value: object) -> object:
@@ -87,52 +88,25 @@ def _constraints(request: GenerationRequest) -> dict[str, Any]:
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or
-    an HTTP-date); None when absent or unreadable."""
+    an HTTP-date), within [0, ``MAX_RETRY_AFTER_S``]; None when absent or unreadable."""
     try:
         if (millis := headers.get("retry-after-ms")) is not None:
-            return max(0.0, float(millis) / 1000)
-        if (value := headers.get("Retry-After")) is None:
+            seconds = float(millis) / 1000
+        elif (value := headers.get("Retry-After")) is None:
             return None
-        if value.strip().replace(".", "", 1).isdigit():
-            return float(value)
-        when = email.utils.parsedate_to_datetime(value)
-    except (ValueError, TypeError):
+        elif value.strip().replace(".", "", 1).isdigit():
+            seconds = float(value)
+        else:
+            when = email.utils.parsedate_to_datetime(value)
+            if when.tzinfo is None:  # an HTTP-date is GMT by definition
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - datetime.now(UTC)).total_seconds()
+    except (ValueError, TypeError, OverflowError):
         return None
-    if when.tzinfo is None:  # an HTTP-date is GMT by definition
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _finish(reason: object) -> FinishReason | None:
-    # content_filter and the like end the choice normally: they map to "stop".
-    if reason == "length" or reason == "tool_calls":
-        return reason
-    return None if reason is None else "stop"
-
-
-def _deltas(event: Mapping[str, Any]) -> tuple[ChoiceDelta, ...]:
-    """The deltas of one stream event (chat: ``delta.content`` and ``delta.tool_calls``;
-    completions: ``text``); role-only and empty deltas are dropped."""
-    deltas = []
-    for choice in event.get("choices") or ():
-        delta = choice.get("delta") or {}
-        text = delta.get("content") if "delta" in choice else choice.get("text")
-        calls = tuple(_tool_call(fragment) for fragment in delta.get("tool_calls") or ())
-        finish = _finish(choice.get("finish_reason"))
-        if text or calls or finish is not None:
-            index = int(choice.get("index", 0))
-            deltas.append(ChoiceDelta(index, text or "", finish, tool_calls=calls))
-    return tuple(deltas)
-
-
-def _tool_call(fragment: Mapping[str, Any]) -> ToolCallDelta:
-    function = fragment.get("function") or {}
-    return ToolCallDelta(
-        index=int(fragment.get("index", 0)),
-        id=fragment.get("id"),
-        name=function.get("name"),
-        arguments=function.get("arguments") or "",
-    )
+    if math.isnan(seconds):
+        return None
+    # A provider's hint, not an order: an absurd one must not keep it out for a century.
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 class ExternalEngine:
@@ -213,10 +187,12 @@ class ExternalEngine:
             )
         self._running += 1
         try:
+            deadlines = _Deadlines.starting_now(self.config.timeouts)
             response = await self._post(request)
             try:
                 # aclosing: an early exit closes the inner generators now, not at GC.
-                async with contextlib.aclosing(self._relay(response, request)) as chunks:
+                relay = self._relay(response, request, deadlines)
+                async with contextlib.aclosing(relay) as chunks:
                     async for chunk in chunks:
                         yield chunk
             finally:
@@ -273,61 +249,56 @@ class ExternalEngine:
             return UpstreamError(response.status, text[:_EXCERPT_CHARS], retry_after=retry_after)
         return _upstream_error(response.status, error, retry_after)
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        timeouts = self.config.timeouts
+    async def _read(self, response: aiohttp.ClientResponse, deadlines: "_Deadlines") -> bytes:
+        idle_s = self.config.timeouts.idle_s
+        idle_at = asyncio.get_running_loop().time() + idle_s
+        deadline, missed = deadlines.next()
         try:
-            async with asyncio.timeout(timeouts.idle_s):
+            async with asyncio.timeout_at(min(idle_at, deadline)):
                 return await response.content.readany()
         except TimeoutError as exc:
-            raise EngineUnavailable(
-                f"idle timeout ({timeouts.idle_s} s) between streamed chunks"
-            ) from exc
+            reason = f"idle timeout ({idle_s} s) between streamed chunks"
+            raise EngineUnavailable(reason if idle_at < deadline else missed) from exc
         except aiohttp.ClientError as exc:
             raise EngineUnavailable(self._redact(f"upstream stream broke: {exc}")) from exc
 
     async def _events(
-        self, response: aiohttp.ClientResponse
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """The JSON events of the stream up to ``[DONE]``; an error event raises."""
+        self, response: aiohttp.ClientResponse, deadlines: "_Deadlines"
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The events of the stream up to ``[DONE]``; an error event raises."""
         decoder = SSEDecoder()
         while True:
-            data = await self._read(response)
-            payloads = decoder.feed(data) if data else decoder.close()
+            data = await self._read(response, deadlines)
+            try:
+                payloads = decoder.feed(data) if data else decoder.close()
+            except EventTooLarge as exc:
+                raise EngineUnavailable(f"upstream stream broke: {exc}") from exc
             for payload in payloads:
                 if payload == "[DONE]":
                     return
-                yield self._decode(payload)
+                event = parse_event(self._redact(payload))
+                if event.error is not None:
+                    raise _stream_error(event.error, self._redact)
+                yield event
             if not data:
                 raise EngineUnavailable("upstream stream ended before [DONE]")
 
-    def _decode(self, payload: str) -> dict[str, Any]:
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
-            excerpt = self._redact(payload[:_EXCERPT_CHARS])
-            raise EngineUnavailable(f"upstream sent an invalid stream event: {excerpt}")
-        if isinstance(event.get("error"), dict):
-            raise _stream_error(event["error"], self._redact)
-        return event
-
     async def _relay(
-        self, response: aiohttp.ClientResponse, request: GenerationRequest
+        self, response: aiohttp.ClientResponse, request: GenerationRequest, deadlines: "_Deadlines"
     ) -> AsyncGenerator[GenerationChunk, None]:
         usage: Usage | None = None
         content_deltas = 0
-        async with contextlib.aclosing(self._events(response)) as events:
+        reader = ChoiceReader()
+        async with contextlib.aclosing(self._events(response, deadlines)) as events:
             async for event in events:
-                if isinstance(event.get("usage"), dict):
-                    usage = Usage(
-                        int(event["usage"].get("prompt_tokens", 0)),
-                        int(event["usage"].get("completion_tokens", 0)),
-                    )
-                deltas = _deltas(event)
+                usage = usage_of(event) or usage
+                deltas = reader.deltas(event)
                 content_deltas += sum(1 for delta in deltas if delta.text)
                 if deltas:
+                    deadlines.answered = True  # keep-alives and role-only chunks do not count
                     yield GenerationChunk(deltas=deltas)
+        if not deadlines.answered:
+            raise EngineUnavailable("upstream stream ended without any choice")
         if usage is None:
             # The final chunk must carry usage, but this provider ignored include_usage.
             # Without its tokenizer we cannot count exactly: report each content delta as
@@ -339,6 +310,30 @@ class ExternalEngine:
             )
             usage = Usage(prompt_tokens=0, completion_tokens=content_deltas)
         yield GenerationChunk(usage=usage)
+
+
+@dataclass
+class _Deadlines:
+    """A stream's two deadlines on the loop clock: its first token (content, a tool call
+    or a finish; keep-alive comments and role-only chunks do not count), then its end.
+    Without them a provider that keeps the connection busy without answering would hold
+    the request, its slot, and a half-open probe, forever."""
+
+    first_token_at: float
+    end_at: float
+    timeouts: ExternalTimeouts
+    answered: bool = False
+
+    @classmethod
+    def starting_now(cls, timeouts: ExternalTimeouts) -> Self:
+        now = asyncio.get_running_loop().time()
+        return cls(now + timeouts.first_token_s, now + timeouts.total_s, timeouts)
+
+    def next(self) -> tuple[float, str]:
+        """The deadline that applies now, and what missing it means."""
+        if not self.answered and self.first_token_at < self.end_at:
+            return self.first_token_at, f"first-token timeout ({self.timeouts.first_token_s} s)"
+        return self.end_at, f"total timeout ({self.timeouts.total_s} s) for the whole answer"
 
 
 def _error_object(text: str) -> dict[str, Any] | None:
@@ -369,5 +364,5 @@ def _stream_error(error: Mapping[str, Any], redact: Callable[[str], str]) -> Ups
     # numeric ``code``; otherwise 502 says the upstream failed mid-response.
     code = error.get("code")
     status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-    message = redact(str(error.get("message") or "upstream error mid-stream"))
+    message = encodable(redact(str(error.get("message") or "upstream error mid-stream")))
     return _upstream_error(status, {**error, "message": message})

@@ -133,6 +133,11 @@ class TransformersEngine:
             )
         if request.tool_use is not None:
             raise UnsupportedFeature("tools", "the transformers engine has no tool calling")
+        if request.sampling.n > self._max_batch_size:
+            # n sequences decode side by side: more than the batch holds would never fit.
+            raise UnsupportedFeature(
+                "n", f"n={request.sampling.n} is over this model's batch of {self._max_batch_size}"
+            )
         # On the event loop: milliseconds. The tokenizer is shared with the scheduler thread
         # safely: nothing changes its truncation/padding state.
         prompt_ids = encode_prompt(self._tokenizer, request.prompt)
@@ -160,10 +165,11 @@ class TransformersEngine:
 
     async def stats(self) -> EngineStats:
         with self._cond:
+            # Sequences, not requests: a request with n=4 takes four rows of the batch.
             return EngineStats(
                 time.time(),
                 running=self._running,
-                waiting=len(self._waiting),
+                waiting=sum(request.sampling.n for request in self._waiting),
                 max_running=self._max_batch_size,
             )
 
@@ -238,7 +244,7 @@ class TransformersEngine:
                 request.aborted = True
                 request.publish(EngineFailed(f"prefill failed: {type(exc).__name__}"))
             with self._cond:
-                self._running = len({request for request, _ in self._rows})
+                self._running = len(self._rows)
             return None
 
     def _admit(self) -> list[_Request] | None:
@@ -253,15 +259,14 @@ class TransformersEngine:
             while self._waiting:
                 request = self._waiting[0]
                 wanted = 0 if request.aborted else request.sampling.n
-                # An empty batch takes any request, or n > max_batch_size would wait forever.
-                if rows and rows + wanted > self._max_batch_size:
+                if rows + wanted > self._max_batch_size:
                     break
                 self._waiting.popleft()
                 if wanted:
                     request.unfinished = wanted
                     admitted.append(request)
                     rows += wanted
-            self._running = len({request for request, _ in self._rows}) + len(admitted)
+            self._running = rows
             return admitted
 
     def _advance(self, rows: Sequence[_Row], logits: torch.Tensor) -> None:
@@ -301,7 +306,7 @@ class TransformersEngine:
         self._batch.keep(keep)
         self._rows = [self._rows[index] for index in keep]
         with self._cond:
-            self._running = len({request for request, _ in self._rows})
+            self._running = len(self._rows)
 
     def _fail_pending(self) -> None:
         """The scheduler is gone: fail every request in flight so none waits forever."""

@@ -1,7 +1,8 @@
 """CircuitBreaker: keeps a failing external provider out for a while.
 
 closed -> open after ``failure_threshold`` consecutive failures (errors, timeouts, 5xx)
-or at once on a 429, for ``open_s`` or the provider's ``Retry-After`` if longer;
+or at once on a 429, for ``open_s`` or the provider's ``Retry-After`` if longer (at
+most ``max_open_s``);
 open -> half-open when that time is up: one probe request is let through; its success
 closes the circuit, its failure opens it again. The clock is injected, so the tests
 drive time instead of sleeping.
@@ -58,6 +59,8 @@ class CircuitBreaker:
             or self._probing
             or (self._failures >= self._settings.failure_threshold)
         ):
-            hold = max(self._settings.open_s, retry_after_s or 0.0)
+            # The provider's Retry-After is a hint: capped, so an absurd one cannot keep it
+            # out for good.
+            hold = min(max(self._settings.open_s, retry_after_s or 0.0), self._settings.max_open_s)
             self._open_until, self._probing = self._clock() + hold, False
             self.rate_limited = retry_after_s is not None

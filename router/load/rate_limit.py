@@ -4,20 +4,18 @@ buckets on an injected clock.
 With several router replicas each enforces ``limit / router.num_replicas``: Ray Serve
 spreads requests over the router replicas, so the split approximates the global limit
 without a shared store (a key whose traffic lands unevenly may be refused a little early,
-never let through much above its limit). Tokens are counted at admission: the exact
-prompt tokens of the chosen model plus the completion budget (``max_tokens``, else
-``EXPECTED_COMPLETION_TOKENS``).
+never let through much above its limit). Tokens are reserved at admission at their worst
+case, the exact prompt tokens of the chosen model plus ``n`` times its completion budget
+(``max_tokens``, else what the model allows), and settled with the real usage when the
+answer ends: a key pays for what it used, but cannot start more than it could pay for.
 """
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from router.auth import Caller
 from router.errors import RateLimited
-
-EXPECTED_COMPLETION_TOKENS = 256
 
 
 @dataclass
@@ -43,28 +41,39 @@ class RateLimiter:
         self._share, self._clock = 1.0 / router_replicas, clock
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
-    def admit(self, caller: Caller, tokens: int) -> Callable[[], None]:
-        """Take one request and ``tokens`` from the key's budgets, or raise 429. Returns
-        the refund to call if the request is then refused (nothing was served)."""
+    def check(self, caller: Caller, tokens: int) -> None:
+        """Raise 429 if the key could not take a request of at least ``tokens`` now; takes
+        nothing (the cheap refusal that runs before the exact count)."""
+        self._buckets_for(caller, tokens)
+
+    def admit(self, caller: Caller, tokens: int) -> "Reservation":
+        """Take one request and ``tokens`` (the worst case) from the key's budgets, or
+        raise 429; the reservation is settled with the real usage when the answer ends."""
+        requests, token_bucket = self._buckets_for(caller, tokens)
+        reservation = Reservation(requests, token_bucket, tokens)
+        reservation.take()
+        return reservation
+
+    def _buckets_for(self, caller: Caller, tokens: int) -> tuple[_Bucket | None, _Bucket | None]:
+        """The key's requests and tokens buckets (None: no such limit), once both have room."""
         if caller.name is None:
-            return _nothing
+            return None, None
         policy, now = caller.policy, self._clock()
-        wanted: list[tuple[_Bucket, float]] = []
+        requests = token_bucket = None
         if policy.requests_per_minute is not None:
-            limit = policy.requests_per_minute
-            wanted.append((self._bucket(caller.name, "requests", limit, now), 1.0))
+            requests = self._bucket(caller.name, "requests", policy.requests_per_minute, now)
         if policy.tokens_per_minute is not None:
-            limit = policy.tokens_per_minute
-            wanted.append((self._bucket(caller.name, "tokens", limit, now), float(tokens)))
-        wait = max((bucket.wait_s(amount) for bucket, amount in wanted), default=0.0)
+            token_bucket = self._bucket(caller.name, "tokens", policy.tokens_per_minute, now)
+        wait = max(
+            requests.wait_s(1.0) if requests else 0.0,
+            token_bucket.wait_s(float(tokens)) if token_bucket else 0.0,
+        )
         if wait > 0:
             raise RateLimited(
                 f"Rate limit of key {caller.name!r} reached; retry in {wait:.1f} s.",
                 retry_after_s=max(1, math.ceil(wait)),
             )
-        for bucket, amount in wanted:
-            bucket.level -= amount
-        return functools.partial(_refund, wanted)
+        return requests, token_bucket
 
     def _bucket(self, key: str, kind: str, per_minute: int, now: float) -> _Bucket:
         capacity = per_minute * self._share
@@ -73,10 +82,35 @@ class RateLimiter:
         return bucket
 
 
-def _refund(taken: list[tuple[_Bucket, float]]) -> None:
-    for bucket, amount in taken:
-        bucket.level = min(bucket.capacity, bucket.level + amount)
+@dataclass
+class Reservation:
+    """What one admitted request took from its key's buckets; given back or settled once."""
 
+    requests: _Bucket | None
+    tokens: _Bucket | None
+    reserved_tokens: int
+    _open: bool = False
 
-def _nothing() -> None:
-    pass
+    def take(self) -> None:
+        self._move(-1.0, -float(self.reserved_tokens))
+        self._open = True
+
+    def refund(self) -> None:
+        """Refused after all (nothing was served): everything goes back, so a client
+        retrying after Retry-After is not charged twice."""
+        if self._open:
+            self._move(1.0, float(self.reserved_tokens))
+            self._open = False
+
+    def settle(self, used_tokens: int | None) -> None:
+        """The answer ended having used ``used_tokens`` (None: unknown, the reservation
+        stands): the tokens bucket gets back what was reserved and not used, or pays what
+        was used beyond it."""
+        if self._open and used_tokens is not None:
+            self._move(0.0, float(self.reserved_tokens - used_tokens))
+        self._open = False
+
+    def _move(self, requests: float, tokens: float) -> None:
+        for bucket, amount in ((self.requests, requests), (self.tokens, tokens)):
+            if bucket is not None:
+                bucket.level = min(bucket.capacity, bucket.level + amount)

@@ -8,12 +8,15 @@ take the same calls: ``inc``/``observe``/``set`` with a tags mapping.
 """
 
 from collections.abc import Sequence
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
+
+if TYPE_CHECKING:
+    from ray.serve import metrics as ray_metrics
 
 
 class Counter(Protocol):
@@ -43,13 +46,25 @@ def _ray_keys(tag_keys: Sequence[str]) -> tuple[str]:
     return cast(tuple[str], tuple(tag_keys))
 
 
+class _RayCounter:
+    """Ray's ``Counter.inc`` raises on 0, which prometheus_client allows: a served answer
+    that cost nothing (no usage sent, a free model) must not fail on its metrics."""
+
+    def __init__(self, metric: "ray_metrics.Counter") -> None:
+        self._metric = metric
+
+    def inc(self, value: float, tags: dict[str, str]) -> None:
+        if value > 0:
+            self._metric.inc(value, tags)
+
+
 class RayInstruments:
     """``ray.serve.metrics``: exported as ``ray_<name>`` with replica tags added."""
 
     def counter(self, name: str, description: str, tag_keys: Sequence[str]) -> Counter:
         from ray.serve import metrics  # imported here: the in-process backend needs no Ray
 
-        return metrics.Counter(name, description, tag_keys=_ray_keys(tag_keys))
+        return _RayCounter(metrics.Counter(name, description, tag_keys=_ray_keys(tag_keys)))
 
     def histogram(
         self, name: str, description: str, tag_keys: Sequence[str], buckets: Sequence[float]

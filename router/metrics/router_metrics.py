@@ -103,9 +103,15 @@ class RouterMetrics:
         outcome = "rate_limited" if isinstance(error, RateLimited) else str(error.status)
         self.requests.inc(1, {"model": model, "route": route, "outcome": outcome})
 
-    def meter(self, served: "ServedBy", started: float) -> "StreamMeter":
-        """Start metering a dispatched request whose first chunk is here now."""
-        return StreamMeter(self, served, started)
+    def meter(
+        self,
+        served: "ServedBy",
+        started: float,
+        on_finish: Callable[[int | None], None] | None = None,
+    ) -> "StreamMeter":
+        """Start metering a dispatched request whose first chunk is here now;
+        ``on_finish`` hears the tokens it used (None: unknown) when it ends."""
+        return StreamMeter(self, served, started, on_finish)
 
     def served(
         self, served: "ServedBy", outcome: str, ttft_s: float, e2e_s: float, usage: Usage | None
@@ -153,8 +159,14 @@ class StreamMeter:
     (metrics and the request log line) once, whichever way it ends: done, failed
     mid-stream, or abandoned by the client."""
 
-    def __init__(self, metrics: RouterMetrics, served: ServedBy, started: float) -> None:
-        self.served, self.started = served, started
+    def __init__(
+        self,
+        metrics: RouterMetrics,
+        served: ServedBy,
+        started: float,
+        on_finish: Callable[[int | None], None] | None = None,
+    ) -> None:
+        self.served, self.started, self._on_finish = served, started, on_finish
         self.ttft_s = metrics.clock() - started
         self.usage: Usage | None = None
         self._metrics: RouterMetrics | None = metrics
@@ -170,6 +182,8 @@ class StreamMeter:
         metrics, self._metrics = self._metrics, None
         e2e_s = metrics.clock() - self.started
         metrics.served(self.served, outcome, self.ttft_s, e2e_s, self.usage)
+        if self._on_finish is not None:
+            self._on_finish(self.usage.total_tokens if self.usage is not None else None)
         served = self.served
         log_served(request_id=served.request_id, key=served.key, model=served.model_id,
                    route=served.route, outcome=outcome, ttft_s=self.ttft_s, e2e_s=e2e_s,

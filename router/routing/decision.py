@@ -52,6 +52,7 @@ class Decision:
     rules: tuple[str, ...]
     decision_ms: float
     prompt_tokens: int | None = None  # the chosen model's exact count, when counted
+    completion_budget: int | None = None  # tokens each choice may generate there, if bounded
 
     def as_dict(self) -> dict[str, Any]:
         estimate = None

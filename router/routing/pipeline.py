@@ -1,6 +1,7 @@
 """The runner: the one place that orders the stages and combines their outputs.
 
-rules -> candidates -> exact token counts -> filters -> (routed requests only) quality
+rules -> candidates -> (a prompt too long for all of them, by its length alone, is refused
+here) -> filters, which count exact tokens on first use -> (routed requests only) quality
 estimate of every remaining candidate and the knob's tolerance -> scorers, each clamped
 to [0, 1] and weighted (``router.scorers``) -> picker -> ``Decision``. A pinned model (by
 the client or a rule) is the only candidate, but it still passes every filter.
@@ -12,14 +13,16 @@ from dataclasses import replace
 
 from router.classifier.calibration import KnobCalibration
 from router.classifier.model import Candidate, QualityPredictor
-from router.errors import ModelNotFound, ServiceUnavailable
+from router.errors import ContextLengthExceededError, ModelNotFound, ServiceUnavailable
 from router.routing.decision import Decision, Exclusion, RankedModel, RouteReason
 from router.routing.facts import RequestFacts
 from router.routing.policy import KnobPolicy
 from router.routing.rules import RuleBook
 from router.routing.stages import Picker, QualityView, ScoredTarget, Scorer, TargetFilter
 from router.routing.targets import RouteTarget
-from router.routing.tokens import PromptTokenCounter
+from router.routing.tokens import PromptTokenCounter, TokenCount
+from serving.engine import GenerationRequest
+from serving.limits import completion_budget
 
 
 class RoutingPipeline:
@@ -49,7 +52,8 @@ class RoutingPipeline:
         started = self._clock()
         facts = replace(facts, rules=self._rules.evaluate(facts))
         candidates, route = self._candidates(facts)
-        counts = self._counter.count([t.id for t in candidates], facts.generation)
+        self._refuse_surely_too_long(facts, candidates)
+        counts = self._counter.lazily([t.id for t in candidates], facts.generation)
         facts = replace(facts, prompt_tokens=counts)
         kept, excluded = self._filter(facts, candidates)
         quality, knob = None, None
@@ -64,7 +68,8 @@ class RoutingPipeline:
         elif route == "classifier":
             route, knob = "only-candidate", None
         ranked = self._picker.rank([self._scored(facts, t, quality) for t in kept])
-        chosen_count = counts.get(ranked[0].target.id)
+        chosen = ranked[0].target
+        chosen_count = counts.get(chosen.id)
         return Decision(
             model_id=ranked[0].target.id,
             route=route,
@@ -75,7 +80,25 @@ class RoutingPipeline:
             rules=facts.rules.matched,
             decision_ms=(self._clock() - started) * 1000.0,
             prompt_tokens=chosen_count if isinstance(chosen_count, int) else None,
+            completion_budget=_completion_budget(chosen, chosen_count, facts.max_tokens),
         )
+
+    def prompt_floor(self, request: GenerationRequest) -> int:
+        """A lower bound of the prompt's tokens, known without counting them."""
+        return self._counter.floor(request)
+
+    def _refuse_surely_too_long(self, facts: RequestFacts, candidates: list[RouteTarget]) -> None:
+        """A prompt whose length alone proves it fits no candidate is refused before any
+        exact count: counting a 4 MiB prompt takes seconds of CPU."""
+        floor = self._counter.floor(facts.generation)
+        widest = max(t.context_window for t in candidates)
+        if floor >= widest:
+            raise ContextLengthExceededError(
+                f"This model's maximum context length is {widest} tokens. However, your "
+                f"messages have at least {floor} tokens. Please reduce the length of the "
+                "messages.",
+                param="messages",
+            )
 
     def _candidates(self, facts: RequestFacts) -> tuple[list[RouteTarget], RouteReason]:
         if not facts.is_routed:
@@ -134,3 +157,18 @@ class RoutingPipeline:
         }
         total = sum(weight * scores[s.name] for s, weight in self._scorers.items())
         return ScoredTarget(target, scores, total)
+
+
+def _completion_budget(
+    target: RouteTarget, count: TokenCount | None, max_tokens: int | None
+) -> int | None:
+    """How many tokens each choice may generate on ``target`` (the filters already checked
+    that the request fits); None when neither the request nor the model bounds it."""
+    if isinstance(count, int):
+        return completion_budget(
+            count,
+            max_tokens,
+            context_window=target.context_window,
+            max_output_tokens=target.max_output_tokens,
+        )
+    return max_tokens or target.max_output_tokens

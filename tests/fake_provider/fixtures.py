@@ -68,7 +68,7 @@ class FakeProviderProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
             return json.loads(reply.read())
 
-    def set_faults(self, **faults: float) -> Any:
+    def set_faults(self, **faults: float | str) -> Any:
         """Change latency and fault rates of the running server, e.g. ``error_rate=1``."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/faults",

@@ -11,14 +11,14 @@ import json
 import random
 import socket
 import sys
-import time
-import uuid
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from tests.fake_provider.hostile import MODES, hostile_answer
+from tests.fake_provider.reply import Reply
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,13 @@ class FakeConfig:
     stream_error_rate: float = 0.0  # streams that send an error event after the first word
     max_concurrency: int = 0  # 0: unlimited
     no_usage: bool = False  # ignore stream_options.include_usage, as some providers do
+    hostile: str | None = None  # answer every completion as ``hostile.MODES`` says
     seed: int = 0
 
 
 _RUNTIME_FAULTS = frozenset(
     {"ttft_ms", "token_latency_ms", "error_rate", "rate_limit_rate", "hang_rate",
-     "stream_error_rate", "max_concurrency"}
+     "stream_error_rate", "max_concurrency", "hostile", "no_usage"}
 )  # fmt: skip
 
 
@@ -46,26 +47,6 @@ def _error(status: int, message: str, etype: str, code: str | None = None) -> we
     body = {"error": {"message": message, "type": etype, "param": None, "code": code}}
     headers = {"Retry-After": "1"} if status == 429 else None
     return web.json_response(body, status=status, headers=headers)
-
-
-def _count_words(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content.split())
-    if isinstance(content, list):  # content parts: count the text ones
-        return sum(_count_words(p.get("text")) for p in content if isinstance(p, dict))
-    return 0
-
-
-def _prompt_words(body: Mapping[str, Any], chat: bool) -> tuple[int, list[str]]:
-    """(prompt_tokens, words to answer with)."""
-    if not chat:
-        prompt = str(body.get("prompt", ""))
-        return len(prompt.split()), prompt.split() or ["fake"]
-    messages = body.get("messages") or []
-    used = sum(_count_words(m.get("content")) for m in messages)
-    user = [m.get("content") for m in messages if m.get("role") == "user"]
-    last = user[-1] if user and isinstance(user[-1], str) else ""
-    return used, last.split() or ["fake"]
 
 
 class FakeProvider:
@@ -146,6 +127,9 @@ class FakeProvider:
                 await asyncio.Event().wait()  # never answers; cancelled when the client leaves
             await asyncio.sleep(config.ttft_ms / 1000)
             reply = Reply(config, body, request.path.endswith("/chat/completions"))
+            if config.hostile:  # "" turns it off at run time
+                self.counts["hostile"] += 1
+                return await hostile_answer(config.hostile, request, reply)
             if body.get("stream"):
                 return await self._stream(request, reply)
             self.counts["served"] += 1
@@ -153,7 +137,7 @@ class FakeProvider:
         finally:
             self.in_flight -= 1
 
-    async def _stream(self, request: web.Request, reply: "Reply") -> web.StreamResponse:
+    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         failing = self.rng.random() < self.config.stream_error_rate
@@ -176,88 +160,6 @@ class FakeProvider:
             self.counts["client_disconnects"] += 1
             raise
         return response
-
-
-class Reply:
-    """The deterministic answer to one request, as whole objects or stream chunks."""
-
-    def __init__(self, config: FakeConfig, body: Mapping[str, Any], chat: bool) -> None:
-        self.chat = chat
-        self.n = int(body.get("n") or 1)
-        self.prompt_tokens, words = _prompt_words(body, chat)
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        self.words = words[:limit] if limit is not None else words
-        self.finish = "length" if len(self.words) < len(words) else "stop"
-        wants_usage = (body.get("stream_options") or {}).get("include_usage")
-        self.include_usage = bool(wants_usage) and not config.no_usage
-        # A named tool_choice is answered with a call to it, arguments echoing the words.
-        named = (body.get("tool_choice") or {}) if chat else {}
-        self.tool = named.get("function", {}).get("name") if isinstance(named, dict) else None
-        if self.tool:
-            self.finish = "tool_calls"
-        kind = "chat.completion" if chat else "text_completion"
-        self.head: dict[str, Any] = {"id": f"fake-{uuid.uuid4().hex[:12]}", "object": kind}
-        self.head.update(created=int(time.time()), model=config.model)
-
-    def usage(self) -> dict[str, int]:
-        completion = len(self.words) * self.n
-        total = self.prompt_tokens + completion
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
-                "total_tokens": total}  # fmt: skip
-
-    def _choice(self, index: int, text: str, finish: str | None, first: bool) -> dict[str, Any]:
-        if self.tool:
-            return self._tool_choice(index, text, finish, first)
-        if not self.chat:
-            return {"index": index, "text": text, "finish_reason": finish, "logprobs": None}
-        delta = {"role": "assistant", "content": text} if first else {"content": text}
-        return {"index": index, "delta": delta if text or first else {}, "finish_reason": finish}
-
-    def _tool_choice(self, index: int, text: str, finish: str | None, first: bool
-                     ) -> dict[str, Any]:  # fmt: skip
-        """Streams ``{"words": "<the words>"}`` as argument fragments of one call."""
-        fragment = '{"words": "' + text.strip() if first else text
-        call: dict[str, Any] = {"index": 0, "function": {"arguments": fragment}}
-        if first:
-            call |= {"id": f"call_{index}", "type": "function"}
-            call["function"]["name"] = self.tool
-        if finish:
-            call["function"]["arguments"] = '"}'
-        return {"index": index, "delta": {"tool_calls": [call]}, "finish_reason": finish}
-
-    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {**self.head, "choices": choices}
-        if self.chat:
-            chunk["object"] = "chat.completion.chunk"
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def events(self) -> list[list[dict[str, Any]]]:
-        """Per word position: one chunk per choice; then one finishing chunk per choice."""
-        steps = [
-            [self._chunk([self._choice(i, (" " if p else "") + w, None, p == 0)])
-             for i in range(self.n)]
-            for p, w in enumerate(self.words)
-        ]  # fmt: skip
-        steps.append(
-            [self._chunk([self._choice(i, "", self.finish, False)]) for i in range(self.n)]
-        )
-        return steps
-
-    def usage_chunk(self) -> dict[str, Any]:
-        return {**self._chunk([]), "usage": self.usage()}
-
-    def whole(self) -> dict[str, Any]:
-        text = " ".join(self.words)
-        if self.chat:
-            message = {"role": "assistant", "content": text}
-            choices = [{"index": i, "message": message, "finish_reason": self.finish}
-                       for i in range(self.n)]  # fmt: skip
-        else:
-            choices = [{"index": i, "text": text, "finish_reason": self.finish, "logprobs": None}
-                       for i in range(self.n)]  # fmt: skip
-        return {**self.head, "choices": choices, "usage": self.usage()}
 
 
 async def serve(config: FakeConfig, host: str, port: int) -> None:
@@ -286,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-concurrency", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-usage", action="store_true")
+    parser.add_argument("--hostile", choices=sorted(MODES), default=None)
     args = vars(parser.parse_args(argv))
     host, port = args.pop("host"), args.pop("port")
     try:

@@ -25,6 +25,8 @@ ROUTER = "RouterReplica"  # the router deployment's name in Ray Serve
 KEYS = {"app": "app-secret", "nightly-batch": "batch-secret"}
 OPEN_S = 2.0  # how long the provider's circuit stays open before a probe
 FIRST_BYTE_S = 1.0
+FIRST_TOKEN_S = 1.5
+TOTAL_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,14 @@ def base_url(
     )
     raw["router"]["num_replicas"] = 2
     raw["external_providers"][0].update(
-        circuit_breaker={"failure_threshold": 2, "open_s": OPEN_S},
-        timeouts={"connect_s": 1.0, "first_byte_s": FIRST_BYTE_S, "idle_s": 2.0},
+        circuit_breaker={"failure_threshold": 2, "open_s": OPEN_S, "max_open_s": OPEN_S},
+        timeouts={
+            "connect_s": 1.0,
+            "first_byte_s": FIRST_BYTE_S,
+            "idle_s": 2.0,
+            "first_token_s": FIRST_TOKEN_S,
+            "total_s": TOTAL_S,
+        },
     )
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)
     env = {  # inherited by the local Ray's workers
@@ -67,7 +75,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 def healthy_provider(provider: FakeProviderProcess) -> Iterator[None]:
     """Each test starts and ends with a healthy provider whose circuit has closed again."""
     yield
-    provider.set_faults(error_rate=0, rate_limit_rate=0, hang_rate=0, ttft_ms=5)
+    provider.set_faults(error_rate=0, rate_limit_rate=0, hang_rate=0, ttft_ms=5, hostile="")
     time.sleep(OPEN_S)
 
 
@@ -80,10 +88,11 @@ async def ask(
     model: str = "external",
     key: str = "app",
     max_tokens: int = 8,
+    quality: str = "0",
 ) -> Reply:
     body = {"model": model, "max_tokens": max_tokens,
             "messages": [{"role": "user", "content": "Say three words please"}]}  # fmt: skip
-    headers = {"Authorization": f"Bearer {KEYS[key]}", "x-switchboard-quality": "0"}
+    headers = {"Authorization": f"Bearer {KEYS[key]}", "x-switchboard-quality": quality}
     async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as r:
         return r.status, dict(r.headers), await r.json(content_type=None)
 
@@ -122,6 +131,52 @@ async def test_provider_429_is_a_clean_429_with_retry_after(
     status, headers, body = await ask(session, base_url)
     assert status == 429 and headers["Retry-After"] == "1"
     assert body["error"]["type"] == "rate_limit_error"
+
+
+STREAM_FAULTS = ("malformed_choices", "object_arguments", "number_content", "done_only",
+                 "huge_line", "keepalive", "role_only", "endless")  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", STREAM_FAULTS)
+async def test_a_hostile_provider_gets_a_clean_error_in_time_and_failover(
+    base_url: str, provider: FakeProviderProcess, session: aiohttp.ClientSession, mode: str
+) -> None:
+    provider.set_faults(hostile=mode)
+    started = time.perf_counter()
+    status, _, body = await ask(session, base_url)  # pinned: nothing else may answer
+    assert status == 503, body
+    assert "external" in body["error"]["message"]
+    assert time.perf_counter() - started < TOTAL_S + 2.0
+    # With a local model to fall back on, the same fault is a failover, not an error.
+    status, headers, body = await ask(session, base_url, model="auto", quality="1")
+    assert status == 200, body
+    assert headers["x-switchboard-model"] == SMOL
+    assert headers["x-switchboard-overflow"].startswith("external=")
+
+
+async def test_hostile_but_answering_providers_are_served(
+    base_url: str, provider: FakeProviderProcess, session: aiohttp.ClientSession
+) -> None:
+    provider.set_faults(hostile="split_character")
+    status, _, body = await ask(session, base_url)
+    assert status == 200, body
+    assert body["choices"][0]["message"]["content"] == "smile \U0001f600 done"
+    # No usage at all: Ray's counters refuse inc(0), which must not turn this into a 500.
+    provider.set_faults(hostile="", no_usage=True)
+    status, _, body = await ask(session, base_url)
+    provider.set_faults(no_usage=False)
+    assert status == 200, body
+    assert body["usage"]["prompt_tokens"] == 0 and body["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("mode", ["absurd_retry_after", "dated_retry_after"])
+async def test_an_absurd_retry_after_is_a_capped_429(
+    base_url: str, provider: FakeProviderProcess, session: aiohttp.ClientSession, mode: str
+) -> None:
+    provider.set_faults(hostile=mode)
+    status, headers, body = await ask(session, base_url)
+    assert status == 429, body
+    assert headers["Retry-After"] == "1"  # the router's own: the provider is skipped
 
 
 async def test_slow_provider_fails_at_the_first_byte_timeout_not_later(

@@ -2,7 +2,8 @@
 
 A request is local-only when its key's policy says ``allow_external: false``, a matching
 rule says ``forbid_external``, or the client sends the local-only header
-(``router.policy.local_only_header``, value ``true``/``1``/``yes``). Trade-off: such a
+(``router.policy.local_only_header``, value ``true``/``1``/``yes``; sent more than once,
+any true copy wins: the filter fails closed). Trade-off: such a
 request is refused rather than sent out when no local model can take it.
 """
 
@@ -28,8 +29,9 @@ class DataLocalityFilter:
         return None
 
     def _local_only(self, facts: RequestFacts) -> bool:
+        copies = facts.headers.get(self._header, "").split(",")
         return (
             not facts.caller.policy.allow_external
             or facts.rules.forbid_external
-            or facts.headers.get(self._header, "").strip().lower() in _TRUE
+            or any(value.strip().lower() in _TRUE for value in copies)
         )

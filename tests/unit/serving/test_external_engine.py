@@ -27,11 +27,13 @@ from serving.engine import (
     Usage,
 )
 from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
-from serving.external_engine import ExternalEngine, parse_retry_after
+from serving.external_engine import MAX_RETRY_AFTER_S, ExternalEngine, parse_retry_after
 from tests.fake_provider.fixtures import FakeProviderProcess
 
 KEY = "sk-test-secret-4242"
-TIMEOUTS = ExternalTimeouts(connect_s=0.5, first_byte_s=0.5, idle_s=0.5)
+TIMEOUTS = ExternalTimeouts(
+    connect_s=0.5, first_byte_s=0.5, idle_s=0.5, first_token_s=0.5, total_s=2.0
+)
 CONFIG = ExternalProviderConfig(
     context_window=4096,
     quality_tier=5,
@@ -47,6 +49,7 @@ FAKES = {
     "hanging": ("--hang-rate", "1"),
     "broken": ("--stream-error-rate", "1"),
     "no_usage": ("--no-usage",),
+    "hostile": ("--hostile", "done_only"),  # each test sets its own mode
 }
 
 
@@ -308,6 +311,9 @@ def test_upstream_error_pickles() -> None:
 
 def test_parse_retry_after() -> None:
     assert parse_retry_after({"Retry-After": "2"}) == 2.0
+    assert parse_retry_after({"Retry-After": "9" * 400}) == MAX_RETRY_AFTER_S  # inf, capped
+    assert parse_retry_after({"retry-after-ms": "nan"}) is None
+    assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}) == 300.0
     assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 < (parse_retry_after({"Retry-After": later}) or 0) <= 30
@@ -349,3 +355,46 @@ async def test_over_its_own_concurrency_cap_it_refuses_at_once(
         assert len(texts(await collect(engine, chat("third")))[0].split()) > 0  # slot free
     finally:
         await engine.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("malformed_choices", "invalid stream event"),
+        ("object_arguments", "invalid stream event"),
+        ("number_content", "invalid stream event"),
+        ("done_only", "without any choice"),
+        ("huge_line", "exceeds"),
+        ("keepalive", "first-token timeout"),
+        ("role_only", "first-token timeout"),
+        ("endless", "total timeout"),
+    ],
+)
+async def test_a_hostile_stream_is_unavailable_within_its_deadline(
+    make_engine: MakeEngine, fakes: dict, mode: str, reason: str
+) -> None:
+    fakes["hostile"].set_faults(hostile=mode)
+    started = time.perf_counter()
+    with pytest.raises(EngineUnavailable, match=reason):
+        await collect(make_engine("hostile"), chat("hello"))
+    # first_token_s 0.5 and total_s 2.0 (TIMEOUTS): nothing runs past its deadline
+    assert time.perf_counter() - started < TIMEOUTS.total_s + 1.0
+
+
+async def test_a_character_split_across_events_is_joined(
+    make_engine: MakeEngine, fakes: dict
+) -> None:
+    fakes["hostile"].set_faults(hostile="split_character")
+    chunks = await collect(make_engine("hostile"), chat("hello"))
+    assert texts(chunks) == {0: "smile \U0001f600 done"}
+    assert finishes(chunks) == {0: "stop"}
+
+
+@pytest.mark.parametrize("mode", ["absurd_retry_after", "dated_retry_after"])
+async def test_an_absurd_retry_after_is_capped(
+    make_engine: MakeEngine, fakes: dict, mode: str
+) -> None:
+    fakes["hostile"].set_faults(hostile=mode)
+    with pytest.raises(UpstreamError) as caught:
+        await collect(make_engine("hostile"), chat("hello"))
+    assert (caught.value.status, caught.value.retry_after) == (429, MAX_RETRY_AFTER_S)

@@ -1,4 +1,6 @@
-from serving.sse import SSEDecoder
+import pytest
+
+from serving.sse import EventTooLarge, SSEDecoder
 
 STREAM = (
     ": keep-alive comment\n\n"
@@ -39,3 +41,26 @@ def test_unterminated_last_event_is_flushed_on_close() -> None:
 
 def test_empty_close() -> None:
     assert SSEDecoder().close() == []
+
+
+def test_a_line_that_never_ends_is_refused_at_the_bound() -> None:
+    decoder = SSEDecoder(max_event_bytes=1 << 16)
+    fed = 0
+    with pytest.raises(EventTooLarge):
+        while fed <= 16 << 20:  # a hostile provider's 16 MiB line, in network-sized chunks
+            decoder.feed(b"x" * 4096)
+            fed += 4096
+    assert fed <= (1 << 16) + 4096  # refused as soon as the line passed the bound
+
+
+def test_many_data_lines_count_towards_one_event() -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    decoder.feed(b"data: " + b"a" * 60 + b"\n")
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"data: " + b"b" * 60 + b"\n")
+
+
+def test_events_under_the_bound_pass_and_reset_it() -> None:
+    decoder = SSEDecoder(max_event_bytes=100)
+    line = b"data: " + b"a" * 80 + b"\n\n"
+    assert decoder.feed(line * 3) == ["a" * 80] * 3

@@ -78,3 +78,14 @@ def test_a_success_admitted_before_the_circuit_opened_does_not_close_it() -> Non
     assert circuit.allow()
     circuit.succeeded()  # the probe's success closes it
     assert circuit.state == "closed" and not circuit.rate_limited
+
+
+def test_an_absurd_retry_after_is_held_at_most_max_open_s() -> None:
+    clock = FakeClock()
+    settings = CircuitBreakerSettings(failure_threshold=3, open_s=30, max_open_s=300)
+    circuit = CircuitBreaker(settings, clock)
+    circuit.failed(retry_after_s=1e12)
+    clock.now += 299
+    assert circuit.state == "open"
+    clock.now += 1
+    assert circuit.state == "half_open" and circuit.allow()

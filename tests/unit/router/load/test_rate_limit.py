@@ -71,6 +71,46 @@ def test_one_request_larger_than_the_budget_passes_when_full_then_pays_back() ->
 def test_a_refund_gives_back_what_a_refused_request_took() -> None:
     limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     caller = Caller("k", KeyPolicy(requests_per_minute=1, tokens_per_minute=100))
-    refund = limiter.admit(caller, 80)
-    refund()  # e.g. every model was busy: the client will retry after Retry-After
+    reservation = limiter.admit(caller, 80)
+    reservation.refund()  # e.g. every model was busy: the client will retry after Retry-After
     limiter.admit(caller, 80)
+
+
+def test_a_reservation_settles_with_the_tokens_really_used() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
+    caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
+    # n=4 x max_tokens 200 + 100 prompt tokens reserved; the answer used 160 in all
+    limiter.admit(caller, 900).settle(160)
+    limiter.admit(caller, 840)  # 1000 - 160 is free again
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 1)
+
+
+def test_usage_beyond_the_reservation_is_charged() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
+    caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
+    limiter.admit(caller, 100).settle(700)  # e.g. the provider counted more
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 301)
+    limiter.admit(caller, 300)
+
+
+def test_an_unknown_usage_keeps_the_reservation_and_settling_twice_is_once() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
+    caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
+    reservation = limiter.admit(caller, 600)
+    reservation.settle(None)  # the client left before any usage came back
+    reservation.settle(0)
+    reservation.refund()
+    with pytest.raises(RateLimited):
+        limiter.admit(caller, 401)
+
+
+def test_check_refuses_without_taking_anything() -> None:
+    limiter = RateLimiter(router_replicas=1, clock=FakeClock())
+    caller = Caller("k", KeyPolicy(requests_per_minute=2, tokens_per_minute=100))
+    limiter.admit(caller, 50)
+    limiter.check(caller, 50)
+    with pytest.raises(RateLimited):
+        limiter.check(caller, 51)
+    limiter.admit(caller, 50)  # the checks took neither the request nor tokens

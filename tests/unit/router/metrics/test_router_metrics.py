@@ -8,7 +8,7 @@ from router.errors import InvalidRequest, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
-from router.metrics.instruments import PrometheusInstruments
+from router.metrics.instruments import PrometheusInstruments, RayInstruments
 from router.metrics.router_metrics import RouterMetrics, ServedBy
 from serving.config import CircuitBreakerSettings, Cost
 from serving.engine import ChoiceDelta, EngineStats, GenerationChunk, Usage
@@ -96,3 +96,15 @@ def test_load_gauges_follow_the_saturation_view_and_the_circuit() -> None:
         'switchboard_router_in_flight{model="smollm2-135m"} 1.0',
         'switchboard_circuit_state{provider="external"} 2.0',
     } <= samples(registry)
+
+
+def test_ray_backend_takes_a_served_answer_with_zero_usage_and_zero_cost() -> None:
+    # Ray's Counter.inc refuses 0, where prometheus_client allows it: no usage from the
+    # provider, or a free model, must still be a served answer, not a 500.
+    clock = FakeClock()
+    free = {SMOL: Cost(input_per_mtok=0, output_per_mtok=0)}
+    recorder = RouterMetrics(RayInstruments(), free, free[SMOL], clock)
+    meter = recorder.meter(ServedBy("r1", "app", SMOL, "routed"), clock.now)
+    meter.saw(GenerationChunk((ChoiceDelta(0, "", "stop"),), Usage(0, 0)))
+    meter.finish("ok")
+    recorder.refused(None, RateLimited("over", retry_after_s=1))
