@@ -27,6 +27,7 @@ class SwitchboardProcess:
         self.config = config
         self.port = port
         self.extra_args = extra_args
+        self.metrics_port = free_port()  # Ray's metrics agent: every replica's series
         self.env = {**os.environ, **(env or {})}
         self.output: deque[str] = deque(maxlen=400)  # last lines, for failure messages
         self.ready_after_s: float | None = None
@@ -44,7 +45,7 @@ class SwitchboardProcess:
             "--port",
             str(self.port),
             "--metrics-port",
-            str(free_port()),
+            str(self.metrics_port),
             *self.extra_args,
         ]
         self._process = subprocess.Popen(
