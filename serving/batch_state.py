@@ -10,7 +10,7 @@ shift a sequence's positions.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,8 +18,10 @@ from torch.nn import functional
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from serving.constraints import TokenConstraint
 from serving.engine import FinishReason, SamplingOptions
 from serving.limits import GREEDY_BELOW_TEMPERATURE
+from serving.tool_output import PlainText, ToolOutput
 
 # The token id written into padding slots. Those slots are masked out, so any valid id works.
 _PAD_ID = 0
@@ -219,6 +221,8 @@ class SequenceState:
     eos_ids: frozenset[int]
     text: StopTextStream
     generator: torch.Generator
+    constraint: TokenConstraint | None = None  # JSON output, tool calls: the grammar's tokens only
+    output: ToolOutput = field(default_factory=PlainText)  # the text -> content and tool calls
     last_token: int = -1
     sampled: int = 0
     finish_reason: FinishReason | None = None
@@ -229,6 +233,7 @@ class SequenceState:
         index: int,
         sampling: SamplingOptions,
         max_tokens: int,
+        constraint: TokenConstraint | None = None,
         *,
         eos_ids: frozenset[int],
         tokenizer: Any,
@@ -241,19 +246,26 @@ class SequenceState:
             # Per choice, so a seeded choice samples the same whatever shares its batch.
             generator.manual_seed((sampling.seed + index) % 2**64)
         text = StopTextStream(tokenizer, sampling.stop)
-        return cls(index, sampling, max_tokens, eos_ids, text, generator)
+        return cls(index, sampling, max_tokens, eos_ids, text, generator, constraint)
 
     def advance(self, logits: torch.Tensor) -> str:
         """Sample the next token; return the text it releases and set ``finish_reason``."""
+        if self.constraint is not None:
+            self.constraint.mask(logits)
         token = sample_token(logits, self.sampling.temperature, self.sampling.top_p, self.generator)
         self.sampled += 1
         self.last_token = token
+        if self.constraint is not None:
+            self.constraint.accept(token)
         if token in self.eos_ids:
             self.finish_reason = "stop"
             return self.text.flush()
         released, stopped = self.text.push(token)
         if stopped:
             self.finish_reason = "stop"
+        elif self.constraint is not None and self.constraint.finished:
+            self.finish_reason = "stop"  # the grammar is complete: only EOS could follow
+            released += self.text.flush()
         elif self.sampled >= self.max_tokens:
             self.finish_reason = "length"
             released += self.text.flush()

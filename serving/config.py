@@ -100,6 +100,9 @@ class TransformersEngineArgs(StrictModel):
     dtype: Dtype = "float32"
     max_batch_size: int = Field(8, ge=1, le=256, description="sequences decoded together")
     torch_threads: int | None = Field(None, ge=1, le=512)
+    tool_parser: Literal["hermes"] | None = Field(
+        None, description="the model's tool-call format, for tool_choice auto"
+    )
 
 
 class VllmEngineArgs(StrictModel):
@@ -143,8 +146,6 @@ class LocalModelConfig(StrictModel):
 
     @model_validator(mode="after")
     def _capabilities_fit_the_engine(self) -> Self:
-        if self.engine == "transformers" and self.supports_tools:
-            raise ValueError("supports_tools needs engine: vllm (transformers has no tool calls)")
         if self.vision:
             raise ValueError("vision: no local engine serves image input yet")
         return self

@@ -14,16 +14,17 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from serving.batch_state import DecodeBatch, SequenceState, eos_token_ids
 from serving.config import TransformersEngineArgs
+from serving.constraints import GrammarTokenizer, TokenConstraint
 from serving.engine import (
     ChoiceDelta,
     EngineStats,
@@ -31,6 +32,7 @@ from serving.engine import (
     GenerationChunk,
     GenerationRequest,
     SamplingOptions,
+    ToolCallDelta,
     Usage,
 )
 from serving.errors import (
@@ -41,6 +43,15 @@ from serving.errors import (
 )
 from serving.limits import completion_budget
 from serving.prompts import encode_prompt
+from serving.tool_output import (
+    HermesCalls,
+    PlainText,
+    ToolOutput,
+    choice_delta,
+    output_schema,
+    tool_names,
+    tool_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +65,8 @@ class _Request:
     max_tokens: int
     loop: asyncio.AbstractEventLoop
     queue: "asyncio.Queue[_Item]"
+    constraint: Callable[[], TokenConstraint] | None = None  # a fresh one per choice
+    output: Callable[[], ToolOutput] = PlainText  # each choice's text -> content, tool calls
     aborted: bool = False
     unfinished: int = 0
     completion_tokens: int = 0
@@ -79,14 +92,18 @@ class TransformersEngine:
         context_window: int,
         max_output_tokens: int | None,
         max_batch_size: int,
+        tool_parser: Literal["hermes"] | None = None,
     ) -> None:
         self._tokenizer = tokenizer
+        self._tool_parser = tool_parser
         self._context_window = context_window
         self._max_output_tokens = max_output_tokens
         self._max_batch_size = max_batch_size
+        eos_ids = eos_token_ids(model, tokenizer)
+        self._grammar = GrammarTokenizer(tokenizer, eos_ids)
         self._start_sequence = functools.partial(
             SequenceState.start,
-            eos_ids=eos_token_ids(model, tokenizer),
+            eos_ids=eos_ids,
             tokenizer=tokenizer,
             device=model.device,
         )
@@ -124,15 +141,17 @@ class TransformersEngine:
             context_window=context_window,
             max_output_tokens=max_output_tokens,
             max_batch_size=args.max_batch_size,
+            tool_parser=args.tool_parser,
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
-        if request.json_output is not None:
-            raise UnsupportedFeature(
-                "response_format", "the transformers engine cannot guarantee JSON output"
-            )
-        if request.tool_use is not None:
-            raise UnsupportedFeature("tools", "the transformers engine has no tool calling")
+        tool_use = request.tool_use
+        auto = None
+        if tool_use is not None and self._tool_parser == "hermes":
+            auto = functools.partial(HermesCalls, tool_names(tool_use))
+        output = functools.partial(tool_output, tool_use, auto)
+        output()  # auto without a parser for this model is a 400, before queueing
+        constraint = self._constraint(request)
         if request.sampling.n > self._max_batch_size:
             # n sequences decode side by side: more than the batch holds would never fit.
             raise UnsupportedFeature(
@@ -140,7 +159,8 @@ class TransformersEngine:
             )
         # On the event loop: milliseconds. The tokenizer is shared with the scheduler thread
         # safely: nothing changes its truncation/padding state.
-        prompt_ids = encode_prompt(self._tokenizer, request.prompt)
+        tools = list(tool_use.tools) if tool_use is not None else None
+        prompt_ids = encode_prompt(self._tokenizer, request.prompt, tools)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Item] = asyncio.Queue()
         max_tokens = completion_budget(
@@ -149,7 +169,9 @@ class TransformersEngine:
             context_window=self._context_window,
             max_output_tokens=self._max_output_tokens,
         )
-        pending = _Request(prompt_ids, request.sampling, max_tokens, loop, queue)
+        pending = _Request(
+            prompt_ids, request.sampling, max_tokens, loop, queue, constraint, output
+        )
         self._submit(pending)
         try:
             while True:
@@ -162,6 +184,21 @@ class TransformersEngine:
             with self._cond:
                 pending.aborted = True
                 self._cond.notify()
+
+    def _constraint(self, request: GenerationRequest) -> Callable[[], TokenConstraint] | None:
+        """A factory of the grammar each choice decodes under: a forced tool choice's
+        call, else the JSON output asked for, else none. A schema the grammar compiler
+        refuses is a 400 naming the parameter, raised here before queueing."""
+        forced_call = output_schema(request.tool_use)
+        if forced_call is not None:
+            make = functools.partial(self._grammar.constraint, forced_call, "tool_choice")
+        elif request.json_output is not None:
+            schema = request.json_output.schema
+            make = functools.partial(self._grammar.constraint, schema, "response_format")
+        else:
+            return None
+        make()
+        return make
 
     async def stats(self) -> EngineStats:
         with self._cond:
@@ -217,7 +254,7 @@ class TransformersEngine:
         logits = self._prefill(admitted) if admitted else None
         if admitted and logits is not None:
             new_rows = [
-                (request, self._start_sequence(index, request.sampling, request.max_tokens))
+                (request, self._start(index, request))
                 for request in admitted
                 for index in range(request.sampling.n)
             ]
@@ -229,6 +266,12 @@ class TransformersEngine:
             self._advance(self._rows, logits)
             self._retire()
         return True
+
+    def _start(self, index: int, request: _Request) -> SequenceState:
+        constraint = request.constraint() if request.constraint is not None else None
+        sequence = self._start_sequence(index, request.sampling, request.max_tokens, constraint)
+        sequence.output = request.output()
+        return sequence
 
     def _prefill(self, admitted: list[_Request]) -> torch.Tensor | None:
         """Prefill the newcomers; if that fails (e.g. out of memory on a long prompt), fail
@@ -277,6 +320,11 @@ class TransformersEngine:
                 continue
             try:
                 text = sequence.advance(row_logits)
+                delta = choice_delta(sequence.output, sequence.index, text, sequence.finish_reason)
+            except EngineError as exc:  # e.g. a required tool call cut off by max_tokens
+                request.aborted = True
+                request.publish(exc)
+                continue
             except Exception as exc:  # one request's bad numbers must not stop the batch
                 logger.exception("request failed while sampling; dropping it")
                 request.aborted = True
@@ -285,8 +333,7 @@ class TransformersEngine:
             request.completion_tokens += 1
             if sequence.finish_reason is not None:
                 request.unfinished -= 1
-            if text or sequence.finish_reason is not None:
-                delta = ChoiceDelta(sequence.index, text, sequence.finish_reason)
+            if delta.text or delta.tool_calls or delta.finish_reason is not None:
                 deltas.setdefault(request, []).append(delta)
         for request, request_deltas in deltas.items():
             usage = None
@@ -327,6 +374,7 @@ async def _next_chunk(queue: "asyncio.Queue[_Item]") -> GenerationChunk:
     while not queue.empty():
         items.append(queue.get_nowait())
     texts: dict[int, str] = {}
+    calls: dict[int, tuple[ToolCallDelta, ...]] = {}
     reasons: dict[int, FinishReason | None] = {}
     usage = None
     for item in items:
@@ -334,7 +382,10 @@ async def _next_chunk(queue: "asyncio.Queue[_Item]") -> GenerationChunk:
             raise item
         for delta in item.deltas:
             texts[delta.index] = texts.get(delta.index, "") + delta.text
+            calls[delta.index] = calls.get(delta.index, ()) + delta.tool_calls
             reasons[delta.index] = delta.finish_reason
         usage = item.usage
-    deltas = tuple(ChoiceDelta(index, text, reasons[index]) for index, text in texts.items())
+    deltas = tuple(
+        ChoiceDelta(index, text, reasons[index], calls[index]) for index, text in texts.items()
+    )
     return GenerationChunk(deltas, usage)

@@ -40,8 +40,9 @@ from serving.errors import (
 )
 from serving.limits import GREEDY_BELOW_TEMPERATURE, completion_budget
 from serving.prompts import encode_prompt
+from serving.tool_output import ToolOutput, output_schema, tool_output
 from serving.vllm_output import OutputStream
-from serving.vllm_tools import ToolOutput, auto_parser, output_schema, tool_output
+from serving.vllm_tools import ParsedCalls, auto_parser
 
 logger = logging.getLogger(__name__)
 
@@ -185,12 +186,12 @@ class VllmEngine:
     async def _tool_outputs(self, tool_use: ToolUse | None) -> Callable[[], ToolOutput]:
         """A factory of per-choice tool-call handlers (parsers keep per-choice state)."""
         if tool_use is None or tool_use.choice != "auto":
-            return lambda: tool_output(tool_use, None, None)
+            return lambda: tool_output(tool_use)
         tokenizer = await self._get_tokenizer()
         parser_name = self._tool_parser
 
         def make() -> ToolOutput:
-            return tool_output(tool_use, *auto_parser(parser_name, tokenizer, tool_use))
+            return ParsedCalls(*auto_parser(parser_name, tokenizer, tool_use))
 
         make()  # fail before generating when the model has no parser
         return make

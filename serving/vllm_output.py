@@ -6,7 +6,7 @@ from typing import Any
 
 from serving.engine import ChoiceDelta, FinishReason, GenerationChunk, Usage
 from serving.errors import EngineFailed
-from serving.vllm_tools import ToolOutput
+from serving.tool_output import ToolOutput, choice_delta
 
 # vLLM's finish reasons; "abort" and "error" are failures, not endings.
 _FINISHES: dict[str, FinishReason] = {"stop": "stop", "length": "length", "repetition": "stop"}
@@ -42,14 +42,8 @@ class OutputStream:
 
     def _delta(self, choice: Any) -> ChoiceDelta:
         handler = self._outputs.setdefault(choice.index, self._make_output())
-        text, calls = handler.feed(choice.text)
         finish = _finish_reason(choice.finish_reason)
-        if finish is not None:
-            more_text, more_calls = handler.finish()
-            text, calls = text + more_text, calls + more_calls
-            if finish == "stop" and handler.called:
-                finish = "tool_calls"
-        return ChoiceDelta(choice.index, text, finish, calls)
+        return choice_delta(handler, choice.index, choice.text, finish, choice.token_ids)
 
 
 def _finish_reason(reason: str | None) -> FinishReason | None:

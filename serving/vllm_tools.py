@@ -1,162 +1,71 @@
-"""Tool calling on the vLLM engine: the output constraint and turning output into calls.
-
-- a named ``tool_choice``: structured output constrains the generation to that function's
-  parameters, so the generated JSON *is* the call's arguments and streams as such (what
-  vLLM's own OpenAI server does);
-- ``required``: structured output constrains it to a JSON array of ``{name, parameters}``;
-  the calls are emitted when the generation ends;
-- ``auto``: the model decides; vLLM's tool parser for the model (models.yaml
-  ``vllm.tool_parser``) extracts the calls from the finished text. Whole-text extraction
-  rather than the parsers' streaming API: that API changed between the vLLM versions we
-  support (0.26 on GPU, 0.32 on CPU); ``extract_tool_calls`` did not. So an ``auto``
-  answer arrives in one piece at the end.
-- ``none``: the tools are shown to the model; its text is returned as is.
+"""Tool calling on the vLLM engine: ``auto`` through vLLM's tool parser for the model
+(models.yaml ``vllm.tool_parser``), driven through its streaming API
+(``extract_tool_calls_streaming``, the same seven arguments in every vLLM the extras
+allow), so calls stream as they are generated. The other tool choices are engine-agnostic
+(``serving.tool_output``).
 
 vLLM is imported lazily: the default install has no vLLM.
 """
 
 import json
-import uuid
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from serving.engine import ToolCallDelta, ToolUse
 from serving.errors import UnsupportedFeature
-
-Emitted = tuple[str, tuple[ToolCallDelta, ...]]
-
-
-def _call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def _functions(tool_use: ToolUse) -> dict[str, dict[str, Any]]:
-    """Function name -> its JSON-schema parameters."""
-    found = {}
-    for tool in tool_use.tools:
-        function = tool["function"]
-        found[function["name"]] = function.get("parameters") or {"type": "object"}
-    return found
-
-
-def output_schema(tool_use: ToolUse | None) -> dict[str, Any] | None:
-    """The structured-output JSON schema that forces the tool choice, if it needs one."""
-    if tool_use is None or tool_use.choice in ("none", "auto"):
-        return None
-    functions = _functions(tool_use)
-    if tool_use.choice != "required":
-        return functions[tool_use.choice]
-    calls = [
-        {
-            "type": "object",
-            "properties": {"name": {"const": name}, "parameters": parameters},
-            "required": ["name", "parameters"],
-        }
-        for name, parameters in functions.items()
-    ]
-    return {"type": "array", "minItems": 1, "items": {"anyOf": calls}}
-
-
-class ToolOutput(Protocol):
-    """Turns one choice's generated text into content and tool-call deltas."""
-
-    called: bool
-
-    def feed(self, text: str) -> Emitted: ...
-
-    def finish(self) -> Emitted: ...
-
-
-class PlainText:
-    called = False
-
-    def feed(self, text: str) -> Emitted:
-        return text, ()
-
-    def finish(self) -> Emitted:
-        return "", ()
-
-
-class NamedCall:
-    """The generated JSON streams as the arguments of one call to ``name``."""
-
-    called = True
-
-    def __init__(self, name: str) -> None:
-        self._name: str | None = name
-
-    def feed(self, text: str) -> Emitted:
-        if self._name is None:
-            return "", (ToolCallDelta(0, arguments=text),) if text else ()
-        first = ToolCallDelta(0, id=_call_id(), name=self._name, arguments=text)
-        self._name = None
-        return "", (first,)
-
-    def finish(self) -> Emitted:
-        return "", ()
-
-
-class RequiredCalls:
-    """Buffers the constrained JSON array and emits its calls at the end."""
-
-    called = True
-
-    def __init__(self) -> None:
-        self._text = ""
-
-    def feed(self, text: str) -> Emitted:
-        self._text += text
-        return "", ()
-
-    def finish(self) -> Emitted:
-        try:
-            calls = json.loads(self._text)
-        except ValueError as exc:  # cut by max_tokens before the array closed
-            raise UnsupportedFeature(
-                "max_tokens", "the tool call was cut off by max_tokens; raise max_tokens"
-            ) from exc
-        deltas = tuple(
-            ToolCallDelta(i, id=_call_id(), name=call["name"],
-                          arguments=json.dumps(call["parameters"], ensure_ascii=False))
-            for i, call in enumerate(calls)
-        )  # fmt: skip
-        return "", deltas
+from serving.tool_output import Emitted
 
 
 class ParsedCalls:
-    """Buffers the text and lets the model's vLLM tool parser find calls at the end."""
+    """``auto`` through the model's vLLM tool parser, as it streams: the parser's
+    streaming API (the one vLLM's own OpenAI server drives) turns each new piece of text
+    into content or call fragments, so calls reach the client while they are generated.
+    At the end, arguments the parser has read but not yet sent go out, as vLLM's server
+    does for parsers that hold the last fragment back."""
 
     def __init__(self, parser: Any, request: Any) -> None:
         self._parser = parser
         self._request = request
         self._text = ""
+        self._token_ids: list[int] = []
         self.called = False
 
-    def feed(self, text: str) -> Emitted:
-        self._text += text
-        return "", ()
+    def feed(self, text: str, token_ids: Sequence[int] = ()) -> Emitted:
+        previous_text, previous_ids = self._text, self._token_ids
+        self._text, self._token_ids = previous_text + text, [*previous_ids, *token_ids]
+        delta = self._parser.extract_tool_calls_streaming(
+            previous_text, self._text, text, previous_ids, self._token_ids, list(token_ids),
+            self._request,
+        )  # fmt: skip
+        if delta is None:
+            return "", ()
+        calls = tuple(_fragment(call) for call in delta.tool_calls or ())
+        self.called = self.called or bool(calls)
+        return delta.content or "", calls
 
     def finish(self) -> Emitted:
-        extracted = self._parser.extract_tool_calls(self._text, self._request)
-        if not extracted.tools_called:
-            return self._text, ()
-        self.called = True
-        deltas = tuple(
-            ToolCallDelta(i, id=call.id or _call_id(), name=call.function.name,
-                          arguments=call.function.arguments)
-            for i, call in enumerate(extracted.tool_calls)
-        )  # fmt: skip
-        return extracted.content or "", deltas
+        calls = self._parser.prev_tool_call_arr
+        if not calls:
+            return "", ()
+        index = len(calls) - 1
+        arguments = calls[index].get("arguments", {})
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        streamed = self._parser.streamed_args_for_tool
+        sent = streamed[index] if index < len(streamed) else ""
+        if len(arguments) > len(sent) and arguments.startswith(sent):
+            return "", (ToolCallDelta(index, arguments=arguments[len(sent) :]),)
+        return "", ()
 
 
-def tool_output(tool_use: ToolUse | None, parser: Any, request: Any) -> ToolOutput:
-    """One choice's output handler; ``parser``/``request`` are used only for ``auto``."""
-    if tool_use is None or tool_use.choice == "none":
-        return PlainText()
-    if tool_use.choice == "auto":
-        return ParsedCalls(parser, request)
-    if tool_use.choice == "required":
-        return RequiredCalls()
-    return NamedCall(tool_use.choice)
+def _fragment(call: Any) -> ToolCallDelta:
+    function = call.function
+    return ToolCallDelta(
+        index=call.index,
+        id=call.id,
+        name=function.name if function is not None else None,
+        arguments=(function.arguments or "") if function is not None else "",
+    )
 
 
 def auto_parser(name: str | None, tokenizer: Any, tool_use: ToolUse) -> tuple[Any, Any]:

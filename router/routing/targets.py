@@ -37,7 +37,7 @@ def _local(model: LocalModelConfig) -> RouteTarget:
         cost=model.cost,
         supports_tools=model.supports_tools,
         vision=model.vision,
-        json_output=model.engine == "vllm",  # structured outputs; transformers refuses
+        json_output=True,  # both engines constrain decoding to the schema
     )
 
 

@@ -26,6 +26,7 @@ KEYS = {"app": "app-secret", "nightly-batch": "batch-secret"}
 OPEN_S = 2.0  # how long the provider's circuit stays open before a probe
 FIRST_BYTE_S = 1.0
 FIRST_TOKEN_S = 1.5
+REQUEST_TIMEOUT_S = 8.0  # far above every other test's generation here
 TOTAL_S = 3.0
 
 
@@ -45,6 +46,7 @@ def base_url(
         saturation={"max_waiting_per_replica": 1},
     )
     raw["router"]["num_replicas"] = 2
+    raw["router"]["request_timeout_s"] = REQUEST_TIMEOUT_S
     raw["external_providers"][0].update(
         circuit_breaker={"failure_threshold": 2, "open_s": OPEN_S, "max_open_s": OPEN_S},
         timeouts={
@@ -89,9 +91,10 @@ async def ask(
     key: str = "app",
     max_tokens: int = 8,
     quality: str = "0",
+    content: str = "Say three words please",
 ) -> Reply:
-    body = {"model": model, "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": "Say three words please"}]}  # fmt: skip
+    body = {"model": model, "max_tokens": max_tokens, "temperature": 0,
+            "messages": [{"role": "user", "content": content}]}  # fmt: skip
     headers = {"Authorization": f"Bearer {KEYS[key]}", "x-switchboard-quality": quality}
     async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as r:
         return r.status, dict(r.headers), await r.json(content_type=None)
@@ -282,6 +285,25 @@ async def wait_until_served_by(
             return replies
         await asyncio.sleep(1)
     raise AssertionError(f"{model} did not serve again within {within_s}s: {replies[-3:]}")
+
+
+async def test_a_local_generation_past_the_request_timeout_frees_its_slot(
+    base_url: str, session: aiohttp.ClientSession
+) -> None:
+    started = time.perf_counter()
+    # Up to 2,000 tokens at SmolLM2's tens of tokens a second: far past the timeout
+    # (greedy counting loops on rather than stopping).
+    count = "Count from 1 to 1000, separated by spaces."
+    status, _, body = await ask(session, base_url, model=SMOL, max_tokens=2000, content=count)
+    assert status == 503 and body["error"]["code"] == "timeout", body
+    assert REQUEST_TIMEOUT_S <= time.perf_counter() - started < REQUEST_TIMEOUT_S + 5
+    handle = serve.get_deployment_handle(f"model-{SMOL}", app_name="switchboard")
+    for _ in range(50):  # the replica drops the sequence once Ray cancels the call
+        stats = await handle.stats.remote()
+        if stats.running == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert (stats.running, stats.waiting) == (0, 0)
 
 
 async def test_model_replica_killed_mid_stream(

@@ -1,13 +1,14 @@
 """``auto`` tool calls go through vLLM's real parser with the real Qwen tokenizer."""
 
 import json
+from typing import Any
 
 import pytest
 from transformers import AutoTokenizer
 
 from router.config_loader import load_config
 from serving.engine import ToolUse
-from serving.vllm_tools import auto_parser, tool_output
+from serving.vllm_tools import ParsedCalls, auto_parser
 from serving.weights import default_models_dir, prepared_dir
 from tests.builders import MODELS_YAML, REPO
 
@@ -22,28 +23,47 @@ WEATHER = {
 
 
 @pytest.fixture(scope="module")
-def qwen_tokenizer() -> object:
+def qwen_tokenizer() -> Any:
     model = load_config(MODELS_YAML).local_model("qwen2.5-coder-0.5b")
     assert model is not None
     return AutoTokenizer.from_pretrained(prepared_dir(model, default_models_dir()))
 
 
-def test_hermes_parser_finds_the_call(qwen_tokenizer: object) -> None:
-    tool_use = ToolUse((WEATHER,), "auto")
-    output = tool_output(tool_use, *auto_parser("hermes", qwen_tokenizer, tool_use))
-    text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
-    for piece in (text[:20], text[20:]):
-        assert output.feed(piece) == ("", ())
-    content, (call,) = output.finish()
-    assert output.called and content == ""
-    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Oslo"}
+def stream(output: ParsedCalls, tokenizer: Any, text: str) -> list[tuple[str, tuple[Any, ...]]]:
+    """Feed ``text`` token by token, as the engine does; every emission, the finish last."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    pieces = [tokenizer.decode(ids[: i + 1]) for i in range(len(ids))]
+    emitted = []
+    for i, token in enumerate(ids):
+        delta = pieces[i][len(pieces[i - 1]) :] if i else pieces[0]
+        emitted.append(output.feed(delta, [token]))
+    return [*emitted, output.finish()]
 
 
-def test_plain_answer_stays_text(qwen_tokenizer: object) -> None:
+def test_hermes_calls_stream_before_the_end(qwen_tokenizer: Any) -> None:
     tool_use = ToolUse((WEATHER,), "auto")
-    output = tool_output(tool_use, *auto_parser("hermes", qwen_tokenizer, tool_use))
-    output.feed("It is sunny.")
-    assert output.finish() == ("It is sunny.", ()) and not output.called
+    output = ParsedCalls(*auto_parser("hermes", qwen_tokenizer, tool_use))
+    text = (
+        'Checking. <tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo", '
+        '"unit": "celsius"}}\n</tool_call>'
+    )
+    emitted = stream(output, qwen_tokenizer, text)
+    fragments = [call for _, calls in emitted for call in calls]
+    first_call = next(i for i, (_, calls) in enumerate(emitted) if calls)
+    assert first_call < len(emitted) - 5  # the name went out while the model still wrote
+    assert fragments[0].name == "get_weather" and fragments[0].id
+    arguments = "".join(f.arguments for f in fragments)
+    assert json.loads(arguments) == {"city": "Oslo", "unit": "celsius"}
+    assert "".join(content for content, _ in emitted).strip() == "Checking."
+    assert output.called
+
+
+def test_plain_answer_streams_as_text(qwen_tokenizer: Any) -> None:
+    tool_use = ToolUse((WEATHER,), "auto")
+    output = ParsedCalls(*auto_parser("hermes", qwen_tokenizer, tool_use))
+    emitted = stream(output, qwen_tokenizer, "It is sunny in Oslo today.")
+    assert "".join(content for content, _ in emitted) == "It is sunny in Oslo today."
+    assert sum(1 for content, _ in emitted if content) > 1 and not output.called
 
 
 def test_gpu_fleet_parsers_are_registered_in_vllm() -> None:

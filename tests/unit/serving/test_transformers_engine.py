@@ -1,10 +1,13 @@
 """TransformersEngine against the real SmolLM2-135M: streaming, limits, sampling, batching."""
 
 import asyncio
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from transformers import AutoTokenizer
 
@@ -13,8 +16,10 @@ from serving.engine import (
     ChatPrompt,
     Engine,
     GenerationRequest,
+    JsonOutput,
     SamplingOptions,
     TextPrompt,
+    ToolUse,
     Usage,
 )
 from serving.errors import (
@@ -22,6 +27,7 @@ from serving.errors import (
     EngineUnavailable,
     InvalidPrompt,
     MaxTokensTooLarge,
+    UnsupportedFeature,
 )
 from serving.transformers_engine import TransformersEngine
 from tests.engine_run import Result, run
@@ -130,6 +136,17 @@ async def test_n_choices_share_one_prompt(engine: TransformersEngine) -> None:
     assert result.usage.prompt_tokens == single.usage.prompt_tokens
     if set(result.reasons.values()) == {"length"}:
         assert result.usage.completion_tokens == 12
+
+
+async def test_load_counts_sequences_not_requests(engine: TransformersEngine) -> None:
+    # n=3 takes three of the batch's rows: the router's saturation view must see three.
+    sampling = SamplingOptions(max_tokens=200, temperature=1.0, n=3, seed=1)
+    stream = engine.generate(chat("Write a long story.", sampling))
+    await anext(stream)
+    stats = await engine.stats()
+    await stream.aclose()
+    assert stats.running == 3 and stats.max_running == ARGS.max_batch_size
+    await wait_idle(engine)
 
 
 async def test_same_seed_same_text_whatever_the_batch(engine: TransformersEngine) -> None:
@@ -282,3 +299,85 @@ async def test_dead_scheduler_fails_requests(
     with pytest.raises(EngineUnavailable, match="simulated kernel failure"):
         await engine.check_health()
     engine.close()
+
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+async def test_json_schema_output_is_valid_against_the_schema(engine: TransformersEngine) -> None:
+    request = replace(
+        chat("Invent a person.", SamplingOptions(max_tokens=64, temperature=0.8, seed=3, n=2)),
+        json_output=JsonOutput(schema=PERSON),
+    )
+    chunks = [chunk async for chunk in engine.generate(request)]
+    texts = {index: "" for index in range(2)}
+    for chunk in chunks:
+        for delta in chunk.deltas:
+            texts[delta.index] += delta.text
+    for text in texts.values():
+        jsonschema.validate(json.loads(text), PERSON)  # complete and valid, both choices
+    assert {d.finish_reason for c in chunks for d in c.deltas if d.finish_reason} == {"stop"}
+
+
+async def test_json_object_output_is_an_object(engine: TransformersEngine) -> None:
+    request = replace(chat("List three colours."), json_output=JsonOutput())
+    request = replace(request, sampling=SamplingOptions(max_tokens=200, temperature=0.0))
+    text = "".join([d.text async for c in engine.generate(request) for d in c.deltas])
+    assert isinstance(json.loads(text), dict)
+
+
+async def test_a_schema_the_grammar_cannot_enforce_is_unsupported(
+    engine: TransformersEngine,
+) -> None:
+    request = replace(chat("hi"), json_output=JsonOutput(schema={"$ref": "#/$defs/missing"}))
+    with pytest.raises(UnsupportedFeature) as raised:
+        await anext(engine.generate(request))
+    assert raised.value.param == "response_format"
+
+
+CITY = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30}},
+        "required": ["city"], "additionalProperties": False}  # fmt: skip
+TOOLS = (
+    {"type": "function", "function": {"name": "get_weather", "parameters": CITY}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
+     "properties": {}, "additionalProperties": False}}},
+)  # fmt: skip
+
+
+async def called(engine: TransformersEngine, choice: str) -> tuple[list[Any], str | None]:
+    request = replace(
+        chat("What is the weather in Oslo?", SamplingOptions(max_tokens=64, temperature=0.0)),
+        tool_use=ToolUse(TOOLS, choice),
+    )
+    fragments, finish = [], None
+    async for chunk in engine.generate(request):
+        for delta in chunk.deltas:
+            fragments += delta.tool_calls
+            finish = delta.finish_reason or finish
+    return fragments, finish
+
+
+async def test_a_named_tool_choice_is_a_valid_call_to_it(engine: TransformersEngine) -> None:
+    fragments, finish = await called(engine, "get_weather")
+    assert fragments[0].name == "get_weather" and fragments[0].id
+    jsonschema.validate(json.loads("".join(f.arguments for f in fragments)), CITY)
+    assert finish == "tool_calls"
+
+
+async def test_required_is_a_valid_call_to_one_of_the_tools(engine: TransformersEngine) -> None:
+    calls, finish = await called(engine, "required")
+    assert calls and finish == "tool_calls"
+    for call in calls:
+        tool = next(t for t in TOOLS if t["function"]["name"] == call.name)
+        jsonschema.validate(json.loads(call.arguments), tool["function"]["parameters"])
+
+
+async def test_auto_without_a_tool_parser_is_unsupported(engine: TransformersEngine) -> None:
+    with pytest.raises(UnsupportedFeature) as raised:
+        await called(engine, "auto")
+    assert raised.value.param == "tool_choice"

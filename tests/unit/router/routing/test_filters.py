@@ -71,9 +71,11 @@ def test_images_need_vision() -> None:
 
 def test_json_output_needs_a_guarantee() -> None:
     wants_json = facts(response_format={"type": "json_object"})
-    error = ResponseFormatFilter().exclude(wants_json, target(SMOL))  # transformers engine
+    no_guarantee = replace(target(EXTERNAL), json_output=False)  # a provider without it
+    error = ResponseFormatFilter().exclude(wants_json, no_guarantee)
     assert error is not None and error.param == "response_format"
     assert ResponseFormatFilter().exclude(wants_json, target(EXTERNAL)) is None
+    assert ResponseFormatFilter().exclude(wants_json, target(SMOL)) is None  # grammar-bound
 
 
 def test_local_only_requests_never_reach_a_provider() -> None:

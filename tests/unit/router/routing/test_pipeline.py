@@ -151,13 +151,15 @@ def test_nothing_left_answers_with_the_closest_models_error(pipeline_for: Pipeli
     assert raised.value.code == "context_length_exceeded"
 
 
-def test_local_only_with_tools_refuses_instead_of_leaving(pipeline_for: PipelineFor) -> None:
+def test_local_only_with_tools_stays_local_or_refuses(pipeline_for: PipelineFor) -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
-    request = facts(tools=[tool], headers={"x-switchboard-local-only": "1"})
+    local_only = {"x-switchboard-local-only": "1"}
+    assert pipeline_for().decide(facts(tools=[tool], headers=local_only)).model_id == QWEN
+    # Without the local tool model, the request is refused rather than sent out.
+    caller = Caller("no-qwen", KeyPolicy(allowed_models=[SMOL, EXTERNAL]))
     with pytest.raises(ApiError) as raised:
-        pipeline_for().decide(request)
-    assert raised.value.param == "tools"  # local models got further than the provider
-    assert pipeline_for().decide(facts(tools=[tool])).model_id == EXTERNAL
+        pipeline_for().decide(facts(caller=caller, tools=[tool], headers=local_only))
+    assert raised.value.param == "tools"  # SmolLM2 got further than the provider
 
 
 def test_rule_pin_is_shown_in_the_decision(pipeline_for: PipelineFor) -> None:

@@ -1,0 +1,150 @@
+"""Tool-call output handling shared by the engines (no model needed; vLLM's parser-backed
+``auto`` is tested with vLLM's real parser in tests/vllm)."""
+
+import json
+
+import pytest
+
+from serving.engine import ToolUse
+from serving.errors import UnsupportedFeature
+from serving.tool_output import (
+    HermesCalls,
+    NamedCall,
+    PlainText,
+    RequiredCalls,
+    choice_delta,
+    output_schema,
+    tool_output,
+)
+from serving.vllm_tools import auto_parser
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+TOOLS = (
+    {"type": "function", "function": {"name": "get_weather", "parameters": CITY}},
+    {"type": "function", "function": {"name": "get_time"}},
+)
+
+
+def test_no_constraint_for_auto_and_none() -> None:
+    assert output_schema(None) is None
+    assert output_schema(ToolUse(TOOLS, "auto")) is None
+    assert output_schema(ToolUse(TOOLS, "none")) is None
+
+
+def test_named_choice_is_constrained_to_its_parameters() -> None:
+    assert output_schema(ToolUse(TOOLS, "get_weather")) == CITY
+
+
+def test_required_is_an_array_of_calls() -> None:
+    schema = output_schema(ToolUse(TOOLS, "required"))
+    assert schema is not None and schema["minItems"] == 1
+    names = [item["properties"]["name"]["const"] for item in schema["items"]["anyOf"]]
+    assert names == ["get_weather", "get_time"]
+    assert schema["items"]["anyOf"][1]["properties"]["parameters"] == {"type": "object"}
+
+
+def test_named_call_streams_arguments() -> None:
+    output = NamedCall("get_weather")
+    _, (first,) = output.feed('{"city": ')
+    _, (second,) = output.feed('"Oslo"}')
+    assert first.name == "get_weather" and first.id and first.id.startswith("call_")
+    assert (second.id, second.name) == (None, None)
+    assert json.loads(first.arguments + second.arguments) == {"city": "Oslo"}
+    assert output.called
+
+
+def test_required_calls_are_emitted_at_the_end() -> None:
+    output = RequiredCalls()
+    assert output.feed('[{"name": "get_time", "parameters": {}},') == ("", ())
+    output.feed(' {"name": "get_weather", "parameters": {"city": "Rome"}}]')
+    _, calls = output.finish()
+    assert [(c.index, c.name) for c in calls] == [(0, "get_time"), (1, "get_weather")]
+    assert json.loads(calls[1].arguments) == {"city": "Rome"}
+
+
+def test_required_calls_cut_off_fail_clearly() -> None:
+    output = RequiredCalls()
+    output.feed('[{"name": "get_ti')
+    with pytest.raises(UnsupportedFeature, match="max_tokens") as info:
+        output.finish()
+    assert info.value.param == "max_tokens"
+
+
+def test_plain_text_for_no_tools_or_none() -> None:
+    assert isinstance(tool_output(None), PlainText)
+    output = tool_output(ToolUse(TOOLS, "none"))
+    assert output.feed("hello") == ("hello", ()) and not output.called
+
+
+def test_auto_without_a_configured_parser_is_refused() -> None:
+    with pytest.raises(UnsupportedFeature) as info:
+        auto_parser(None, tokenizer=None, tool_use=ToolUse(TOOLS, "auto"))
+    assert info.value.param == "tool_choice"
+    with pytest.raises(UnsupportedFeature) as info:
+        tool_output(ToolUse(TOOLS, "auto"))
+    assert info.value.param == "tool_choice"
+
+
+HERMES = (
+    'Let me check. <tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
+    "</tool_call>"
+)
+
+
+NAMES = ("get_weather", "get_time")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"name": "get_weather", "arguments": {"city": "Oslo"}}',
+        '  ```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```',
+    ],
+)
+def test_hermes_takes_a_bare_or_fenced_call_object_small_models_send(answer: str) -> None:
+    output = HermesCalls(NAMES)
+    assert output.feed(answer[:9]) == ("", ()) and output.feed(answer[9:]) == ("", ())
+    content, (call,) = output.finish()
+    assert content == "" and call.name == "get_weather"
+    assert json.loads(call.arguments) == {"city": "Oslo"}
+
+
+def test_hermes_json_that_is_no_call_to_a_known_tool_is_content() -> None:
+    for answer in ('{"name": "rm_rf", "arguments": {}}', '{"colours": ["red"]}'):
+        output = HermesCalls(NAMES)
+        assert output.feed(answer) == ("", ())
+        assert output.finish() == (answer, ()) and not output.called
+
+
+def test_hermes_calls_stream_content_then_each_call_when_it_closes() -> None:
+    # Any split point gives the same content and calls: tags cut across pieces too.
+    for cut in range(len(HERMES) + 1):
+        output = HermesCalls(NAMES)
+        first, second, end = output.feed(HERMES[:cut]), output.feed(HERMES[cut:]), output.finish()
+        content = first[0] + second[0] + end[0]
+        calls = first[1] + second[1] + end[1]
+        assert content == "Let me check. ", cut
+        assert [(c.index, c.name) for c in calls] == [(0, "get_weather")]
+        assert json.loads(calls[0].arguments) == {"city": "Oslo"} and output.called
+
+
+def test_hermes_two_calls_and_text_that_only_looks_like_one() -> None:
+    output = HermesCalls(NAMES)
+    text = (
+        '<tool_call>{"name": "get_time"}</tool_call><tool_call>{"name": "get_weather", '
+        '"arguments": {"city": "Rome"}}</tool_call><tool_call>not json</tool_call> bye'
+    )
+    content, calls = output.feed(text)
+    assert [(c.index, c.name, json.loads(c.arguments)) for c in calls] == [
+        (0, "get_time", {}), (1, "get_weather", {"city": "Rome"})]  # fmt: skip
+    assert content == "<tool_call>not json</tool_call> bye"
+    output = HermesCalls(NAMES)
+    assert output.feed("a <tool_call>{unclosed") == ("a ", ())
+    assert output.finish() == ("<tool_call>{unclosed", ()) and not output.called
+
+
+def test_a_choice_that_called_finishes_with_tool_calls() -> None:
+    output = HermesCalls(NAMES)
+    delta = choice_delta(output, 0, HERMES, "stop")
+    assert delta.finish_reason == "tool_calls" and delta.text == "Let me check. "
+    assert choice_delta(HermesCalls(NAMES), 1, "plain", "stop").finish_reason == "stop"
