@@ -34,12 +34,14 @@ def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequ
         prompt=prompt,
         sampling=sampling,
         json_output=json_output(body.response_format),
-        tool_use=tool_use(body.tools, body.tool_choice),
+        tool_use=tool_use(body.tools, body.tool_choice, body.parallel_tool_calls is not False),
     )
 
 
 def tool_use(
-    tools: list[dict[str, Any]] | None, choice: str | dict[str, Any] | None
+    tools: list[dict[str, Any]] | None,
+    choice: str | dict[str, Any] | None,
+    parallel: bool = True,
 ) -> ToolUse | None:
     """OpenAI ``tools`` / ``tool_choice`` -> the engine's ``ToolUse`` (None: no tools)."""
     if not tools:
@@ -48,7 +50,7 @@ def tool_use(
         return None
     names = [_function_name(tool) for tool in tools]
     if choice is None or choice in ("none", "auto", "required"):
-        return ToolUse(tools=tuple(tools), choice=choice or "auto")
+        return ToolUse(tools=tuple(tools), choice=choice or "auto", parallel=parallel)
     function = choice.get("function") if isinstance(choice, dict) else None
     named = function.get("name") if isinstance(function, dict) else None
     if named not in names:
@@ -56,7 +58,7 @@ def tool_use(
             f"`tool_choice` names {named!r}, which is not one of the tools ({', '.join(names)}).",
             param="tool_choice",
         )
-    return ToolUse(tools=tuple(tools), choice=named)
+    return ToolUse(tools=tuple(tools), choice=named, parallel=parallel)
 
 
 def _function_name(tool: dict[str, Any]) -> str:

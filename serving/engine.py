@@ -55,6 +55,7 @@ class ToolUse:
 
     tools: tuple[Mapping[str, Any], ...]  # OpenAI tool definitions, as sent
     choice: str = "auto"
+    parallel: bool = True  # OpenAI `parallel_tool_calls`: more than one call per answer
 
 
 @dataclass(frozen=True)

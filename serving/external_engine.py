@@ -76,6 +76,8 @@ def _constraints(request: GenerationRequest) -> dict[str, Any]:
         if name not in ("none", "auto", "required"):
             choice = {"type": "function", "function": {"name": name}}
         fields |= {"tools": list(request.tool_use.tools), "tool_choice": choice}
+        if not request.tool_use.parallel:
+            fields["parallel_tool_calls"] = False
     if request.json_output is not None:
         schema = request.json_output.schema
         fields["response_format"] = (

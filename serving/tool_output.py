@@ -13,7 +13,6 @@ and each choice's generated text turned into content and tool-call deltas.
 """
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -32,13 +31,29 @@ def tool_names(tool_use: ToolUse) -> list[str]:
     return list(_functions(tool_use))
 
 
+# A forced array of calls ends there at the latest: a small model, free to add "one more
+# call", may otherwise go on until max_tokens cuts the array in half.
+MAX_PARALLEL_CALLS = 8
+# OpenAI: a function without `parameters` takes none.
+_NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
 def _functions(tool_use: ToolUse) -> dict[str, dict[str, Any]]:
-    """Function name -> its JSON-schema parameters."""
+    """Function name -> the JSON schema its arguments are decoded under."""
     found = {}
     for tool in tool_use.tools:
         function = tool["function"]
-        found[function["name"]] = function.get("parameters") or {"type": "object"}
+        found[function["name"]] = _closed(function.get("parameters") or _NO_PARAMETERS)
     return found
+
+
+def _closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema that does not say ``additionalProperties`` gets ``false``: the
+    arguments are the declared ones. (JSON Schema's default, true, lets a small model go
+    on inventing keys until ``max_tokens`` cuts the call in half.)"""
+    if schema.get("type") == "object" and "additionalProperties" not in schema:
+        return {**schema, "additionalProperties": False}
+    return schema
 
 
 def output_schema(tool_use: ToolUse | None) -> dict[str, Any] | None:
@@ -56,7 +71,8 @@ def output_schema(tool_use: ToolUse | None) -> dict[str, Any] | None:
         }
         for name, parameters in functions.items()
     ]
-    return {"type": "array", "minItems": 1, "items": {"anyOf": calls}}
+    most = MAX_PARALLEL_CALLS if tool_use.parallel else 1
+    return {"type": "array", "minItems": 1, "maxItems": most, "items": {"anyOf": calls}}
 
 
 class ToolOutput(Protocol):
@@ -138,7 +154,6 @@ class HermesCalls:
     call to one of the request's tools, becomes that call; otherwise it is content."""
 
     OPEN, CLOSE = "<tool_call>", "</tool_call>"
-    _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
     def __init__(self, tool_names: Iterable[str]) -> None:
         self._names = frozenset(tool_names)
@@ -163,7 +178,7 @@ class HermesCalls:
     def finish(self) -> Emitted:
         rest, self._pending = self._pending, ""
         if self._bare:
-            call = self._call(_unfenced(rest.strip(), self._FENCE))
+            call = self._call(_unfenced(rest))
             if call is not None:
                 return "", (call,)
         return rest, ()
@@ -205,9 +220,12 @@ class HermesCalls:
         )  # fmt: skip
 
 
-def _unfenced(text: str, fence: re.Pattern[str]) -> str:
-    match = fence.match(text)
-    return match.group(1) if match else text
+def _unfenced(text: str) -> str:
+    """``text`` without a Markdown code fence around it (either end may be missing)."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.partition("\n")[2]
+    return text.removesuffix("```").strip()
 
 
 def _partial_suffix(text: str, tag: str) -> int:

@@ -129,6 +129,12 @@ def test_tools_become_tool_use(tool_choice: Any, expected: str) -> None:
     assert request.tool_use == ToolUse(tools=(WEATHER,), choice=expected)
 
 
+def test_parallel_tool_calls_false_reaches_the_engine() -> None:
+    body = chat(tools=[WEATHER], tool_choice="required", parallel_tool_calls=False)
+    assert chat_request(body, "r").tool_use == ToolUse((WEATHER,), "required", parallel=False)
+    assert chat_request(chat(tools=[WEATHER]), "r").tool_use == ToolUse((WEATHER,), "auto")
+
+
 def test_tool_turns_reach_the_template() -> None:
     call = {
         "id": "call_1",

@@ -8,6 +8,7 @@ import pytest
 from serving.engine import ToolUse
 from serving.errors import UnsupportedFeature
 from serving.tool_output import (
+    MAX_PARALLEL_CALLS,
     HermesCalls,
     NamedCall,
     PlainText,
@@ -31,8 +32,11 @@ def test_no_constraint_for_auto_and_none() -> None:
     assert output_schema(ToolUse(TOOLS, "none")) is None
 
 
-def test_named_choice_is_constrained_to_its_parameters() -> None:
-    assert output_schema(ToolUse(TOOLS, "get_weather")) == CITY
+def test_named_choice_is_constrained_to_its_parameters_and_no_others() -> None:
+    assert output_schema(ToolUse(TOOLS, "get_weather")) == {**CITY, "additionalProperties": False}
+    open_ended = {**CITY, "additionalProperties": True}  # said explicitly: kept
+    tools = ({"type": "function", "function": {"name": "f", "parameters": open_ended}},)
+    assert output_schema(ToolUse(tools, "f")) == open_ended
 
 
 def test_required_is_an_array_of_calls() -> None:
@@ -40,7 +44,14 @@ def test_required_is_an_array_of_calls() -> None:
     assert schema is not None and schema["minItems"] == 1
     names = [item["properties"]["name"]["const"] for item in schema["items"]["anyOf"]]
     assert names == ["get_weather", "get_time"]
-    assert schema["items"]["anyOf"][1]["properties"]["parameters"] == {"type": "object"}
+    no_parameters = schema["items"]["anyOf"][1]["properties"]["parameters"]
+    assert no_parameters == {"type": "object", "properties": {}, "additionalProperties": False}
+    assert schema["maxItems"] == MAX_PARALLEL_CALLS
+
+
+def test_required_without_parallel_calls_is_one_call() -> None:
+    schema = output_schema(ToolUse(TOOLS, "required", parallel=False))
+    assert schema is not None and (schema["minItems"], schema["maxItems"]) == (1, 1)
 
 
 def test_named_call_streams_arguments() -> None:
@@ -99,6 +110,7 @@ NAMES = ("get_weather", "get_time")
     [
         '{"name": "get_weather", "arguments": {"city": "Oslo"}}',
         '  ```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```',
+        '{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```',  # a closing fence only
     ],
 )
 def test_hermes_takes_a_bare_or_fenced_call_object_small_models_send(answer: str) -> None:
