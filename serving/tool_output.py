@@ -14,10 +14,11 @@ and each choice's generated text turned into content and tool-call deltas.
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from serving.engine import ChoiceDelta, FinishReason, ToolCallDelta, ToolUse
+from serving.engine import ChoiceDelta, FinishReason, GenerationRequest, ToolCallDelta, ToolUse
 from serving.errors import UnsupportedFeature
 
 Emitted = tuple[str, tuple[ToolCallDelta, ...]]
@@ -73,6 +74,25 @@ def output_schema(tool_use: ToolUse | None) -> dict[str, Any] | None:
     ]
     most = MAX_PARALLEL_CALLS if tool_use.parallel else 1
     return {"type": "array", "minItems": 1, "maxItems": most, "items": {"anyOf": calls}}
+
+
+@dataclass(frozen=True)
+class OutputConstraint:
+    """What a generation's output must be: JSON matching ``schema`` (None: any object)."""
+
+    schema: Mapping[str, Any] | None
+    param: str  # the request parameter it comes from, named in a refusal
+
+
+def output_constraint(request: GenerationRequest) -> OutputConstraint | None:
+    """A forced tool choice's call, else the JSON output asked for; None: free text.
+    One rule for both engines."""
+    forced = output_schema(request.tool_use)
+    if forced is not None:
+        return OutputConstraint(forced, "tool_choice")
+    if request.json_output is not None:
+        return OutputConstraint(request.json_output.schema, "response_format")
+    return None
 
 
 class ToolOutput(Protocol):

@@ -48,7 +48,7 @@ from serving.tool_output import (
     PlainText,
     ToolOutput,
     choice_delta,
-    output_schema,
+    output_constraint,
     tool_names,
     tool_output,
 )
@@ -186,17 +186,12 @@ class TransformersEngine:
                 self._cond.notify()
 
     def _constraint(self, request: GenerationRequest) -> Callable[[], TokenConstraint] | None:
-        """A factory of the grammar each choice decodes under: a forced tool choice's
-        call, else the JSON output asked for, else none. A schema the grammar compiler
-        refuses is a 400 naming the parameter, raised here before queueing."""
-        forced_call = output_schema(request.tool_use)
-        if forced_call is not None:
-            make = functools.partial(self._grammar.constraint, forced_call, "tool_choice")
-        elif request.json_output is not None:
-            schema = request.json_output.schema
-            make = functools.partial(self._grammar.constraint, schema, "response_format")
-        else:
+        """A factory of the grammar each choice decodes under (``output_constraint``); a
+        schema the grammar compiler refuses is a 400, raised here before queueing."""
+        constraint = output_constraint(request)
+        if constraint is None:
             return None
+        make = functools.partial(self._grammar.constraint, constraint.schema, constraint.param)
         make()
         return make
 

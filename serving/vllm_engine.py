@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from serving.errors import (
 )
 from serving.limits import GREEDY_BELOW_TEMPERATURE, completion_budget
 from serving.prompts import encode_prompt
-from serving.tool_output import ToolOutput, output_schema, tool_output
+from serving.tool_output import ToolOutput, output_constraint, tool_output
 from serving.vllm_output import OutputStream
 from serving.vllm_tools import ParsedCalls, auto_parser
 
@@ -247,15 +247,13 @@ def _sampling_params(request: GenerationRequest, max_tokens: int, n: int) -> Any
     params = importlib.import_module("vllm.sampling_params")
     sampling = request.sampling
     extra: dict[str, Any] = {}
-    # A forced tool choice constrains the output to the call's JSON; else response_format.
-    schema: Mapping[str, Any] | None = output_schema(request.tool_use)
-    if schema is None and request.json_output is not None:
-        schema = request.json_output.schema
-    if schema is not None or request.json_output is not None:
-        keyword, constraint = _structured_outputs()
+    constraint = output_constraint(request)
+    if constraint is not None:
+        keyword, structured = _structured_outputs()
         # json_object=False is an error in 0.26+: set exactly one of the two.
+        schema = constraint.schema
         extra[keyword] = (
-            constraint(json_object=True) if schema is None else constraint(json=json.dumps(schema))
+            structured(json_object=True) if schema is None else structured(json=json.dumps(schema))
         )
     return params.SamplingParams(
         n=n,
