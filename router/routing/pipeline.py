@@ -89,8 +89,9 @@ class RoutingPipeline:
 
     def _refuse_surely_too_long(self, facts: RequestFacts, candidates: list[RouteTarget]) -> None:
         """A prompt whose length alone proves it fits no candidate is refused before any
-        exact count: counting a 4 MiB prompt takes seconds of CPU."""
-        floor = self._counter.floor(facts.generation)
+        exact count: counting a 4 MiB prompt takes seconds of CPU. (A candidate without a
+        tokenizer here, a provider without ``count_tokens_with``, turns this off.)"""
+        floor = self._counter.floor(facts.generation, [t.id for t in candidates])
         widest = max(t.context_window for t in candidates)
         if floor >= widest:
             raise ContextLengthExceededError(

@@ -8,7 +8,7 @@ comes back to the client (see README, "Routing").
 """
 
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class PromptTokenCounter:
         prompt has at least len(text) / this many tokens on any of them: a bound known
         without counting (whitespace runs make it 128 for Qwen2.5's vocabulary)."""
         distinct = {id(t): t for t in self._tokenizers.values()}.values()
-        return max((_longest_token(t) for t in distinct), default=1)
+        return max((_longest_token(t) for t in distinct), default=0)
 
     @classmethod
     def from_config(cls, config: SwitchboardConfig, models_dir: Path) -> "PromptTokenCounter":
@@ -51,9 +51,13 @@ class PromptTokenCounter:
         _ = counter.longest_token  # read each vocabulary now, not in a request
         return counter
 
-    def floor(self, request: GenerationRequest) -> int:
+    def floor(self, request: GenerationRequest, target_ids: Iterable[str] = ()) -> int:
         """A lower bound of the prompt's token count on every tokenizer here, from its
-        length alone: microseconds, where an exact count of a 4 MiB prompt takes seconds."""
+        length alone: microseconds, where an exact count of a 4 MiB prompt takes seconds.
+        0 when any of ``target_ids`` has no tokenizer here (nothing is known of its
+        vocabulary), or when there are no tokenizers at all."""
+        if not self.longest_token or any(t not in self._tokenizers for t in target_ids):
+            return 0
         return prompt_chars(request) // self.longest_token
 
     def lazily(self, target_ids: list[str], request: GenerationRequest) -> "LazyTokenCounts":

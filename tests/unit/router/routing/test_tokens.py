@@ -45,3 +45,19 @@ def test_a_template_refusal_is_kept_as_the_count(smol_model_dir: Path) -> None:
     counts = PromptTokenCounter({SMOL: strict}).count([SMOL], facts().generation)
     assert isinstance(counts[SMOL], InvalidPrompt)
     assert "roles must alternate" in str(counts[SMOL])
+
+
+def test_the_floor_never_exceeds_the_exact_count() -> None:
+    counter = counter_for(QWEN)
+    for text in ("hi", "word " * 500, " " * 4000, "=" * 3000, "\u4e2d\u6587" * 800, "x" * 9000):
+        request = facts(messages=[{"role": "user", "content": text}]).generation
+        counts = counter.count([SMOL, QWEN], request)
+        floor = counter.floor(request, [SMOL, QWEN, "external"])
+        assert all(isinstance(c, int) and floor <= c for c in counts.values()), text[:20]
+    assert counter.floor(facts(messages=[{"role": "user", "content": "y" * 9000}]).generation) > 0
+
+
+def test_no_floor_for_a_target_without_a_tokenizer_or_without_any() -> None:
+    request = facts(messages=[{"role": "user", "content": "y" * 9000}]).generation
+    assert counter_for(None).floor(request, [SMOL, "external"]) == 0  # the provider's vocabulary
+    assert PromptTokenCounter({}).floor(request) == 0
