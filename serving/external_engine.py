@@ -278,7 +278,7 @@ class ExternalEngine:
             for payload in payloads:
                 if payload == "[DONE]":
                     return
-                event = parse_event(self._redact(payload))
+                event = parse_event(payload, self._redact)
                 if event.error is not None:
                     raise _stream_error(event.error, self._redact)
                 yield event

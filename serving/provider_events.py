@@ -11,6 +11,7 @@ finds its pair becomes U+FFFD, so the answer can always be encoded as UTF-8.
 """
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -60,15 +61,17 @@ class StreamEvent(_Event):
     error: dict[str, Any] | None = None
 
 
-def parse_event(payload: str) -> StreamEvent:
-    """The event in ``payload`` (one SSE ``data`` field), or ``EngineUnavailable``."""
+def parse_event(payload: str, redact: Callable[[str], str]) -> StreamEvent:
+    """The event in ``payload`` (one SSE ``data`` field), or ``EngineUnavailable`` whose
+    excerpt of it went through ``redact`` (only a refused event is quoted, so only that
+    costs a redaction)."""
     try:
         # The stdlib parser, not jiter: it keeps a lone surrogate (half a split pair) for
         # ``ChoiceReader`` to join, where jiter would refuse the whole event.
         return StreamEvent.model_validate(json.loads(payload))
     except (ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         reason = "not the OpenAI chunk shape" if isinstance(exc, ValidationError) else "not JSON"
-        excerpt = encodable(payload[:_EXCERPT_CHARS])
+        excerpt = encodable(redact(payload)[:_EXCERPT_CHARS])
         raise EngineUnavailable(
             f"upstream sent an invalid stream event ({reason}): {excerpt}"
         ) from None
