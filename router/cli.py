@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import sys
+import typing
 from pathlib import Path
 
 from router.capacity import add_command as add_capacity_command
@@ -11,6 +12,7 @@ from router.classifier.commands import add_commands as add_router_commands
 from router.config_command import add_command as add_config_command
 from router.config_loader import ConfigError, check_weights, load_config
 from router.route_command import add_command as add_route_command
+from serving.config import EngineName
 from serving.weights import WeightsError, default_models_dir, prepare_model
 
 logger = logging.getLogger("switchboard")
@@ -59,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="also serve the API on the router replicas' own ports from PORT on, skipping "
         "Ray's proxy hop (Ray Serve's throughput mode; see README 'Router overhead')",
+    )
+    serve.add_argument(
+        "--engine",
+        choices=typing.get_args(EngineName),
+        default=None,
+        help="serve every local model on this engine (default: each model's `engine`); "
+        "`transformers` where vLLM's CPU build does not run",
     )
     serve.set_defaults(func=_serve)
 
@@ -138,6 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         metrics_port=args.metrics_port,
         direct_port=args.direct_port,
+        engine=args.engine,
     )
 
 

@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 
 from router.config import SwitchboardConfig
 from router.routing.scorers import SCORERS
+from serving.config import EngineName
 from serving.weights import missing_weights, model_context_limit, prepared_dir
 
 # Keyed by pydantic error type; the error message already says what was wrong.
@@ -64,8 +65,10 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
-def load_config(path: Path) -> SwitchboardConfig:
-    """Read and validate the file; raise ``ConfigError`` listing every problem."""
+def load_config(path: Path, *, engine: EngineName | None = None) -> SwitchboardConfig:
+    """Read and validate the file; raise ``ConfigError`` listing every problem. ``engine``
+    serves every local model on that engine instead of its ``engine`` (``switchboard
+    serve --engine``): one fleet file for machines with and without vLLM's CPU build."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -75,6 +78,11 @@ def load_config(path: Path) -> SwitchboardConfig:
         where = f"line {mark.line + 1}" if mark is not None else "<yaml>"
         problem = _problem(where, str(exc).splitlines()[0], "fix the YAML syntax")
         raise ConfigError(str(path), [problem]) from exc
+    if engine is not None and isinstance(raw, dict) and isinstance(raw.get("models"), list):
+        raw["models"] = [
+            {**model, "engine": engine} if isinstance(model, dict) else model
+            for model in raw["models"]
+        ]
     return parse_config(raw, source=str(path))
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from importlib.util import find_spec
 from pathlib import Path
 
 import ray
@@ -17,6 +18,7 @@ from router.app import APP_NAME, SwitchboardArgs, build_app
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.config_loader import ConfigError, ConfigProblem, check_weights, load_config
+from serving.config import EngineName
 from serving.external_engine import ExternalEngine
 
 logger = logging.getLogger(__name__)
@@ -30,13 +32,14 @@ def run_local(
     port: int,
     metrics_port: int,
     direct_port: int | None = None,
+    engine: EngineName | None = None,
 ) -> int:
     """Start Ray + Serve, deploy, wait until ready, then block until SIGINT or SIGTERM.
     Ray's metrics agent serves every replica's series on ``metrics_port``. With
     ``direct_port``, each router replica also serves HTTP on its own port from there on
     (direct ingress), skipping the proxy actor's hop; ``port`` keeps the proxy."""
     # Fail on a bad config before paying for Ray's start-up.
-    config = load_config(config_path)
+    config = load_config(config_path, engine=engine)
     check_weights(config, models_dir, source=str(config_path))
     _check_environment(config, source=str(config_path))
     needed_cpus = sum(m.deployment.num_cpus * m.deployment.num_replicas for m in config.models)
@@ -57,7 +60,10 @@ def run_local(
         signal.signal(signum, lambda *_: stop.set())
     try:
         serve.start(http_options={"host": host, "port": port})
-        app = build_app(SwitchboardArgs(config_path=str(config_path), models_dir=str(models_dir)))
+        args = SwitchboardArgs(
+            config_path=str(config_path), models_dir=str(models_dir), engine=engine
+        )
+        app = build_app(args)
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         url = f"http://{host}:{port}"
         if not wait_ready(url, stop):
@@ -99,6 +105,14 @@ def _direct_ingress_env(first_port: int, router_replicas: int) -> dict[str, str]
 def _check_environment(config: SwitchboardConfig, source: str) -> None:
     """What the router replica reads from the environment, checked before deploying: a
     failure inside the replica would only crash-loop it."""
+    if any(m.engine == "vllm" for m in config.models) and find_spec("vllm") is None:
+        problem = ConfigProblem(
+            "models[].engine",
+            "vllm: vLLM is not installed in this environment",
+            "install it (`make setup` installs vLLM's CPU build), or serve with"
+            " `--engine transformers` (`make serve ENGINE=transformers`)",
+        )
+        raise ConfigError(source, [problem])
     try:
         for provider in config.external_providers:
             ExternalEngine.from_env(provider, os.environ)

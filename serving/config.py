@@ -120,9 +120,12 @@ class VllmEngineArgs(StrictModel):
     cpu_threads_bind: str | None = Field(None, pattern=r"^(auto|all|nobind|[0-9,\-|]+)$")
 
 
+EngineName = Literal["transformers", "vllm"]
+
+
 class LocalModelConfig(StrictModel):
     id: ModelId
-    engine: Literal["transformers", "vllm"] = "transformers"
+    engine: EngineName = "transformers"
     weights: Weights
     context_window: int = Field(ge=16, description="prompt + completion tokens")
     max_output_tokens: int | None = Field(None, ge=1)

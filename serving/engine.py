@@ -118,6 +118,9 @@ class EngineStats:
     waiting: int
     kv_cache_usage: float | None = None  # 0..1 where the engine has a KV cache pool
     max_running: int | None = None  # how many it runs at once (batch size), when fixed
+    # Requests pushed out of the KV cache to make room since the engine started, where the
+    # engine preempts (vLLM): each one recomputes its prompt when it resumes.
+    preemptions: int | None = None
 
 
 @runtime_checkable

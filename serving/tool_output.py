@@ -8,13 +8,13 @@ and each choice's generated text turned into content and tool-call deltas.
   emitted when the generation ends;
 - ``auto``: the model decides; a parser for its tool-call format finds the calls in its
   text as it streams (vLLM's parser for the model on the vLLM engine, ``HermesCalls`` on
-  the transformers engine);
+  the transformers engine; ``serving.auto_calls``);
 - ``none``: the tools are shown to the model; its text is returned as is.
 """
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from serving.errors import UnsupportedFeature
 Emitted = tuple[str, tuple[ToolCallDelta, ...]]
 
 
-def _call_id() -> str:
+def call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
@@ -98,7 +98,10 @@ def output_constraint(request: GenerationRequest) -> OutputConstraint | None:
 class ToolOutput(Protocol):
     """Turns one choice's generated text into content and tool-call deltas."""
 
-    called: bool
+    @property
+    def called(self) -> bool:
+        """Whether a tool call went out (the choice then finishes with ``tool_calls``)."""
+        ...
 
     def feed(self, text: str, token_ids: Sequence[int] = ()) -> Emitted:
         """``token_ids``: the tokens of ``text``, for parsers that read them."""
@@ -128,7 +131,7 @@ class NamedCall:
     def feed(self, text: str, token_ids: Sequence[int] = ()) -> Emitted:
         if self._name is None:
             return "", (ToolCallDelta(0, arguments=text),) if text else ()
-        first = ToolCallDelta(0, id=_call_id(), name=self._name, arguments=text)
+        first = ToolCallDelta(0, id=call_id(), name=self._name, arguments=text)
         self._name = None
         return "", (first,)
 
@@ -156,104 +159,11 @@ class RequiredCalls:
                 "max_tokens", "the tool call was cut off by max_tokens; raise max_tokens"
             ) from exc
         deltas = tuple(
-            ToolCallDelta(i, id=_call_id(), name=call["name"],
+            ToolCallDelta(i, id=call_id(), name=call["name"],
                           arguments=json.dumps(call["parameters"], ensure_ascii=False))
             for i, call in enumerate(calls)
         )  # fmt: skip
         return "", deltas
-
-
-class HermesCalls:
-    """``auto`` in the Hermes format (Qwen2.5's template asks for it): calls are JSON
-    objects ``{"name", "arguments"}`` between ``<tool_call>`` and ``</tool_call>``. Text
-    before the first tag streams as content; each call is emitted when its closing tag
-    arrives; a call that never closes, or is not such an object, stays text.
-
-    Small models often drop the tags and answer with the bare call object (or the object
-    in a code fence): an answer that starts that way is held to the end and, if it is a
-    call to one of the request's tools, becomes that call; otherwise it is content."""
-
-    OPEN, CLOSE = "<tool_call>", "</tool_call>"
-
-    def __init__(self, tool_names: Iterable[str]) -> None:
-        self._names = frozenset(tool_names)
-        self._pending = ""  # text that may still be (the start of) a call
-        self._started = False  # some content or call went out: not a bare call
-        self._bare = False  # the answer opened like a bare call: held to the end
-        self._calls = 0
-        self.called = False
-
-    def feed(self, text: str, token_ids: Sequence[int] = ()) -> Emitted:
-        self._pending += text
-        if not self._started and not self._bare:
-            opening = self._pending.lstrip()
-            if not opening:
-                return "", ()
-            self._bare = opening[0] in "{`"
-        if self._bare:
-            return "", ()
-        self._started = True
-        return self._scan()
-
-    def finish(self) -> Emitted:
-        rest, self._pending = self._pending, ""
-        if self._bare:
-            call = self._call(_unfenced(rest))
-            if call is not None:
-                return "", (call,)
-        return rest, ()
-
-    def _scan(self) -> Emitted:
-        content, calls = "", list[ToolCallDelta]()
-        while True:
-            start = self._pending.find(self.OPEN)
-            if start < 0:
-                keep = _partial_suffix(self._pending, self.OPEN)
-                content += self._pending[: len(self._pending) - keep]
-                self._pending = self._pending[len(self._pending) - keep :]
-                return content, tuple(calls)
-            content += self._pending[:start]
-            self._pending = self._pending[start:]
-            end = self._pending.find(self.CLOSE)
-            if end < 0:
-                return content, tuple(calls)
-            call = self._call(self._pending[len(self.OPEN) : end])
-            if call is None:
-                content += self._pending[: end + len(self.CLOSE)]
-            else:
-                calls.append(call)
-            self._pending = self._pending[end + len(self.CLOSE) :]
-
-    def _call(self, body: str) -> ToolCallDelta | None:
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(parsed, dict) or parsed.get("name") not in self._names:
-            return None
-        arguments = parsed.get("arguments", parsed.get("parameters", {}))
-        self.called = True
-        self._calls += 1
-        return ToolCallDelta(
-            self._calls - 1, id=_call_id(), name=parsed["name"],
-            arguments=json.dumps(arguments, ensure_ascii=False),
-        )  # fmt: skip
-
-
-def _unfenced(text: str) -> str:
-    """``text`` without a Markdown code fence around it (either end may be missing)."""
-    text = text.strip()
-    if text.startswith("```"):
-        text = text.partition("\n")[2]
-    return text.removesuffix("```").strip()
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    """Length of the longest suffix of ``text`` that begins ``tag``."""
-    for length in range(min(len(text), len(tag) - 1), 0, -1):
-        if tag.startswith(text[-length:]):
-            return length
-    return 0
 
 
 def choice_delta(

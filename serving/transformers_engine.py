@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from serving.auto_calls import hermes_output
 from serving.batch_state import DecodeBatch, SequenceState, eos_token_ids
 from serving.config import TransformersEngineArgs
 from serving.constraints import GrammarTokenizer, TokenConstraint
@@ -44,7 +45,6 @@ from serving.errors import (
 from serving.limits import completion_budget
 from serving.prompts import encode_prompt
 from serving.tool_output import (
-    HermesCalls,
     PlainText,
     ToolOutput,
     choice_delta,
@@ -148,7 +148,7 @@ class TransformersEngine:
         tool_use = request.tool_use
         auto = None
         if tool_use is not None and self._tool_parser == "hermes":
-            auto = functools.partial(HermesCalls, tool_names(tool_use))
+            auto = functools.partial(hermes_output, tool_names(tool_use))
         output = functools.partial(tool_output, tool_use, auto)
         output()  # auto without a parser for this model is a 400, before queueing
         constraint = self._constraint(request)

@@ -42,27 +42,34 @@ from serving.limits import GREEDY_BELOW_TEMPERATURE, completion_budget
 from serving.prompts import encode_prompt
 from serving.tool_output import ToolOutput, output_constraint, tool_output
 from serving.vllm_output import OutputStream
-from serving.vllm_tools import ParsedCalls, auto_parser
+from serving.vllm_tools import auto_output
 
 logger = logging.getLogger(__name__)
 
 
-class _LoadGauge:
+class LoadGauge:
     """The latest scheduler snapshot. vLLM's output handler writes it on the engine's event
     loop after every engine step; ``VllmEngine.stats`` reads it on the same loop."""
 
     def __init__(self) -> None:
         self.snapshot: EngineStats | None = None
         self.max_running: int | None = None  # the scheduler's max_num_seqs, once started
+        self.preemptions = 0
 
-    def record(self, scheduler_stats: Any) -> None:
-        # SchedulerStats of 0.26 and 0.32 alike (kv_cache_usage: gpu_cache_usage before 0.9).
+    def record(self, scheduler_stats: Any, iteration_stats: Any) -> None:
+        # SchedulerStats and IterationStats of 0.26 and 0.32 alike (kv_cache_usage:
+        # gpu_cache_usage before 0.9). Either may be None on a step.
+        if iteration_stats is not None:
+            self.preemptions += int(iteration_stats.num_preempted_reqs)
+        if scheduler_stats is None:
+            return
         self.snapshot = EngineStats(
             time.time(),
             running=int(scheduler_stats.num_running_reqs),
             waiting=int(scheduler_stats.num_waiting_reqs),
             kv_cache_usage=float(scheduler_stats.kv_cache_usage),
             max_running=self.max_running,
+            preemptions=self.preemptions,
         )
 
 
@@ -72,7 +79,7 @@ class VllmEngine:
     def __init__(
         self,
         engine: Any,
-        gauge: _LoadGauge,
+        gauge: LoadGauge,
         *,
         context_window: int,
         max_output_tokens: int | None,
@@ -113,7 +120,7 @@ class VllmEngine:
             # Inside a Ray Serve replica vLLM would pick its Ray executor, which needs a
             # placement group; the replica already holds all its GPUs, so use processes.
             kwargs["distributed_executor_backend"] = "mp"
-        gauge = _LoadGauge()
+        gauge = LoadGauge()
         engine = vllm.AsyncLLMEngine.from_engine_args(
             vllm.AsyncEngineArgs(**kwargs), stat_loggers=[_stat_logger_class(gauge)]
         )
@@ -160,8 +167,14 @@ class VllmEngine:
         if snapshot is None or self._in_flight == 0:
             # vLLM reports only when it steps. With nothing in flight it is idle, and that is
             # known now: a stale idle snapshot would read as saturated to the router.
+            gauge = self._gauge
             return EngineStats(
-                time.time(), 0, 0, kv_cache_usage=0.0, max_running=self._gauge.max_running
+                time.time(),
+                0,
+                0,
+                kv_cache_usage=0.0,
+                max_running=gauge.max_running,
+                preemptions=gauge.preemptions,
             )
         return snapshot
 
@@ -191,7 +204,7 @@ class VllmEngine:
         parser_name = self._tool_parser
 
         def make() -> ToolOutput:
-            return ParsedCalls(*auto_parser(parser_name, tokenizer, tool_use))
+            return auto_output(parser_name, tokenizer, tool_use)
 
         make()  # fail before generating when the model has no parser
         return make
@@ -313,7 +326,7 @@ def _set_cpu_env(args: VllmEngineArgs) -> None:
         os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.cpu_threads_bind
 
 
-def _stat_logger_class(gauge: _LoadGauge) -> Callable[[Any, int], Any]:
+def _stat_logger_class(gauge: LoadGauge) -> Callable[[Any, int], Any]:
     """A ``StatLoggerBase`` subclass feeding ``gauge``, defined here so that importing this
     module does not import vLLM. vLLM calls it as ``factory(vllm_config, engine_index)``."""
     base: Any = importlib.import_module("vllm.v1.metrics.loggers").StatLoggerBase
@@ -331,8 +344,7 @@ def _stat_logger_class(gauge: _LoadGauge) -> Callable[[Any, int], Any]:
             mm_cache_stats: Any = None,
             engine_idx: int = 0,
         ) -> None:
-            if scheduler_stats is not None:
-                gauge.record(scheduler_stats)
+            gauge.record(scheduler_stats, iteration_stats)
 
         def log_engine_initialized(self) -> None:
             pass

@@ -11,9 +11,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from serving.auto_calls import BareCallFallback
 from serving.engine import ToolCallDelta, ToolUse
 from serving.errors import UnsupportedFeature
-from serving.tool_output import Emitted
+from serving.tool_output import Emitted, ToolOutput, tool_names
 
 
 class ParsedCalls:
@@ -24,7 +25,7 @@ class ParsedCalls:
     does for parsers that hold the last fragment back."""
 
     def __init__(self, parser: Any, request: Any) -> None:
-        self._parser = parser
+        self.parser = parser
         self._request = request
         self._text = ""
         self._token_ids: list[int] = []
@@ -33,7 +34,7 @@ class ParsedCalls:
     def feed(self, text: str, token_ids: Sequence[int] = ()) -> Emitted:
         previous_text, previous_ids = self._text, self._token_ids
         self._text, self._token_ids = previous_text + text, [*previous_ids, *token_ids]
-        delta = self._parser.extract_tool_calls_streaming(
+        delta = self.parser.extract_tool_calls_streaming(
             previous_text, self._text, text, previous_ids, self._token_ids, list(token_ids),
             self._request,
         )  # fmt: skip
@@ -44,14 +45,14 @@ class ParsedCalls:
         return delta.content or "", calls
 
     def finish(self) -> Emitted:
-        calls = self._parser.prev_tool_call_arr
+        calls = self.parser.prev_tool_call_arr
         if not calls:
             return "", ()
         index = len(calls) - 1
         arguments = calls[index].get("arguments", {})
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments, ensure_ascii=False)
-        streamed = self._parser.streamed_args_for_tool
+        streamed = self.parser.streamed_args_for_tool
         sent = streamed[index] if index < len(streamed) else ""
         if len(arguments) > len(sent) and arguments.startswith(sent):
             return "", (ToolCallDelta(index, arguments=arguments[len(sent) :]),)
@@ -66,6 +67,17 @@ def _fragment(call: Any) -> ToolCallDelta:
         name=function.name if function is not None else None,
         arguments=(function.arguments or "") if function is not None else "",
     )
+
+
+def auto_output(name: str | None, tokenizer: Any, tool_use: ToolUse) -> ToolOutput:
+    """One choice's ``auto`` reader: the model's vLLM tool parser, as it streams. A parser
+    of a tagged format (one with a ``tool_call_start_token``, such as ``hermes``) also takes
+    the bare call object small models write without the tags; a parser whose own format is
+    the bare object (``llama3_json``) reads it itself, while it streams."""
+    parsed = ParsedCalls(*auto_parser(name, tokenizer, tool_use))
+    if isinstance(getattr(parsed.parser, "tool_call_start_token", None), str):
+        return BareCallFallback(parsed, tool_names(tool_use))
+    return parsed
 
 
 def auto_parser(name: str | None, tokenizer: Any, tool_use: ToolUse) -> tuple[Any, Any]:

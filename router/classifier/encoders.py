@@ -92,7 +92,8 @@ class StaticEncoder:
         norm = float(np.linalg.norm(vector))
         unit = vector / norm if norm > 0 else vector
         shape = shape_features(text, length=len(full_text))
-        return np.concatenate([unit, shape]).astype(np.float32)
+        features: NDArray[np.float32] = np.concatenate([unit, shape]).astype(np.float32)
+        return features
 
 
 class MiniLMEncoder:

@@ -1,7 +1,8 @@
 """A Switchboard that overflows, for the dashboard test and ``bench.dashboard``: two
-SmolLM2 replicas with batches of 2 and room for one waiting request each, the fake
-provider process as the external overflow target, and Ray's metrics agent on a known
-port, exporting every second (Ray's default is 10 s; Prometheus scrapes every 1 s)."""
+SmolLM2 replicas on vLLM's CPU build (the default fleet's engine, so the vLLM-only panels
+get data too) with batches of 2 and room for one waiting request each, the fake provider
+process as the external overflow target, and Ray's metrics agent on a known port,
+exporting every second (Ray's default is 10 s; Prometheus scrapes every 1 s)."""
 
 import asyncio
 import os
@@ -25,9 +26,14 @@ PROMPT = "Tell a short story about a lighthouse keeper, number {i}."
 @contextmanager
 def overflowing_app(workdir: Path) -> Iterator[tuple[str, int]]:
     """(the app's base URL, Ray's metrics port)."""
+    # Both replicas' engines on core 0 (one thread each): core 1 stays for Ray, the
+    # router, the provider and the clients.
+    vllm = {"dtype": "float32", "enforce_eager": True, "max_num_seqs": 2,
+            "cpu_kv_cache_gib": 1, "cpu_threads_bind": "0"}  # fmt: skip
     raw = smol_only_raw(
+        engine="vllm",
+        vllm=vllm,
         deployment={"num_replicas": 2, "max_ongoing_requests": 3, "num_cpus": 0.5},
-        transformers={"dtype": "float32", "max_batch_size": 2, "torch_threads": 1},
         saturation={"max_waiting_per_replica": 1},
     )
     config = write_config(workdir / "models.yaml", raw)

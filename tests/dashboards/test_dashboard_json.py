@@ -72,7 +72,8 @@ def test_every_planner_signal_has_a_panel() -> None:
     for signal in ("engine_running", "engine_batch_slots", "engine_waiting", "ttft_seconds",
                    "e2e_seconds", "tpot_seconds", "requests_total", "overflow_total",
                    "estimated_cost_total", "baseline_cost_total", "model_saturated",
-                   "circuit_state", "decision_seconds"):  # fmt: skip
+                   "circuit_state", "decision_seconds", "engine_kv_cache_usage",
+                   "engine_preemptions_total"):  # fmt: skip
         assert f"ray_switchboard_{signal}" in exprs, signal
 
 

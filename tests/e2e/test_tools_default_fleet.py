@@ -1,5 +1,6 @@
 """Tool calls and JSON output on the fleet `make serve` starts (models.yaml as shipped:
-both models on the transformers engine), end to end through `switchboard serve` with the
+both models on vLLM's CPU build), and on the same fleet with `--engine transformers` (what
+`make serve ENGINE=transformers` starts), end to end through `switchboard serve` with the
 official openai client: parsed calls are checked against their schemas.
 
 Qwen2.5-Coder-0.5B rarely calls a tool on its own under `tool_choice: auto`; the auto
@@ -30,9 +31,14 @@ WEATHER = {"type": "function", "function": {"name": "get_weather",
 QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[openai.OpenAI]:
-    server = SwitchboardProcess(MODELS_YAML, free_port(), env={"SWITCHBOARD_API_KEYS": KEY})
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(None, marks=pytest.mark.vllm, id="vllm"), "transformers"],
+)
+def client(request: pytest.FixtureRequest) -> Iterator[openai.OpenAI]:
+    engine = ("--engine", request.param) if request.param else ()
+    env = {"SWITCHBOARD_API_KEYS": KEY}
+    server = SwitchboardProcess(MODELS_YAML, free_port(), env=env, extra_args=engine)
     server.start()
     try:
         yield openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=KEY, max_retries=0)

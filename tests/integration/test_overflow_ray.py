@@ -11,7 +11,7 @@ from unittest.mock import patch
 import aiohttp
 import pytest
 
-from tests.builders import default_fleet_raw, write_config
+from tests.builders import transformers_fleet_raw, write_config
 from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.ray_app import peak_engine_load, running_app
 
@@ -26,7 +26,7 @@ TIGHT = {"deployment": {"max_ongoing_requests": 4, "max_queued_requests": 4, "nu
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    raw = default_fleet_raw()
+    raw = transformers_fleet_raw()
     for model in raw["models"]:
         model.update(TIGHT)
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.builders import default_fleet_raw, write_config
+from tests.builders import transformers_fleet_raw, write_config
 from tests.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -19,7 +19,7 @@ QWEN = "qwen2.5-coder-0.5b"
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    raw = default_fleet_raw()
+    raw = transformers_fleet_raw()
     # A tiny queue on the small model so back-pressure is easy to provoke.
     raw["models"][0]["deployment"].update(max_ongoing_requests=2, max_queued_requests=1)
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)

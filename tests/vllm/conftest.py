@@ -1,4 +1,4 @@
-"""Fixtures of the vLLM stage (``.venv-vllm``): the real vLLM CPU build on SmolLM2."""
+"""Fixtures of the vLLM tests: the real vLLM CPU build on SmolLM2."""
 
 import os
 from collections.abc import AsyncIterator

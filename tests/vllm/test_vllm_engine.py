@@ -167,6 +167,7 @@ async def test_stats_are_recent_and_count_running_requests(vllm_engine: VllmEngi
     assert time.time() - stats.timestamp < 1.0
     assert stats.kv_cache_usage is not None
     assert stats.max_running and stats.max_running > 0  # the scheduler's max_num_seqs
+    assert stats.preemptions == 0  # counted (vLLM preempts), none needed with 1 GiB of cache
     sampling = SamplingOptions(max_tokens=32, temperature=0.0)
     requests = asyncio.gather(*(run(vllm_engine, chat(STORY, sampling)) for _ in range(4)))
     seen = await poll_stats(vllm_engine, requests)

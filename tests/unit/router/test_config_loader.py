@@ -24,6 +24,15 @@ def test_repo_models_yaml_is_valid() -> None:
     assert config.models[1].weights.source == "packaged_gguf"
 
 
+def test_one_engine_for_the_whole_fleet_keeps_each_models_settings() -> None:
+    """`serve --engine transformers`: the fleet file's own engine is vLLM's CPU build."""
+    assert {m.engine for m in load_config(MODELS_YAML).models} == {"vllm"}
+    config = load_config(MODELS_YAML, engine="transformers")
+    assert {m.engine for m in config.models} == {"transformers"}
+    qwen = config.local_model("qwen2.5-coder-0.5b")
+    assert qwen is not None and qwen.transformers.tool_parser == "hermes"
+
+
 def test_unknown_key_names_the_path_and_suggests_the_spelling() -> None:
     raw = default_fleet_raw()
     raw["models"][1]["context_windw"] = 4096

@@ -28,4 +28,15 @@ def test_missing_key_file_fails_before_deploying(
 def test_default_environment_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SWITCHBOARD_EXTERNAL_BASE_URL", "SWITCHBOARD_API_KEYS_FILE"):
         monkeypatch.delenv(name, raising=False)
-    _check_environment(load_config(MODELS_YAML), source="models.yaml")
+    # On transformers: this is about the variables, and holds without vLLM installed too.
+    _check_environment(load_config(MODELS_YAML, engine="transformers"), source="models.yaml")
+
+
+def test_a_vllm_fleet_without_vllm_fails_before_deploying_and_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("router.serve_local.find_spec", lambda name: None)
+    with pytest.raises(ConfigError) as info:
+        _check_environment(load_config(MODELS_YAML), source="models.yaml")
+    assert "vLLM is not installed" in str(info.value) and "--engine transformers" in str(info.value)
+    _check_environment(load_config(MODELS_YAML, engine="transformers"), source="models.yaml")
