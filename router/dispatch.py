@@ -39,6 +39,7 @@ class PrimedStream:
     # fails mid-answer is failing, even though it sent a first chunk.
     health: "StreamHealth | None" = None
     deadline: float | None = None  # on the loop clock: the generation stops there
+    on_chunk: Callable[[GenerationChunk], None] | None = None  # sees every chunk
 
     def __post_init__(self) -> None:
         if self.on_close is not None:
@@ -49,13 +50,13 @@ class PrimedStream:
     async def chunks(self) -> AsyncIterator[GenerationChunk]:
         """All chunks, first included; engine failures surface as ``ApiError``."""
         try:
-            yield self.first
+            yield self._seen(self.first)
             while True:
                 try:
                     chunk = await _within(self.deadline, self.rest)
                 except StopAsyncIteration:
                     break
-                yield chunk
+                yield self._seen(chunk)
         except EngineError as exc:
             error = from_engine_error(exc, self.model_id)
             self._judged(failed=isinstance(error, ServiceUnavailable | InternalError))
@@ -64,6 +65,11 @@ class PrimedStream:
             self._judged(failed=False)
         finally:
             await self.close()
+
+    def _seen(self, chunk: GenerationChunk) -> GenerationChunk:
+        if self.on_chunk is not None:
+            self.on_chunk(chunk)
+        return chunk
 
     def _judged(self, failed: bool) -> None:
         health, self.health = self.health, None  # one verdict per stream
@@ -91,6 +97,7 @@ async def start_generation(
     on_close: Callable[[], None] | None = None,
     health: "StreamHealth | None" = None,
     deadline: float | None = None,
+    on_chunk: Callable[[GenerationChunk], None] | None = None,
 ) -> PrimedStream:
     stream = engine.generate(request)
     try:
@@ -102,7 +109,7 @@ async def start_generation(
     except GenerationTimeout:
         await stream.aclose()
         raise
-    return PrimedStream(model_id, first, stream, on_close, health, deadline)
+    return PrimedStream(model_id, first, stream, on_close, health, deadline, on_chunk)
 
 
 async def _within(

@@ -29,10 +29,13 @@ from router.errors import (
 )
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
+from router.load.ttft import RequestSize
 from router.routing.decision import Decision
+from router.routing.tokens import prompt_chars
 from serving.engine import Engine, GenerationRequest
 
 RETRY_AFTER_S = 1
+NO_BUDGET = 1 << 30  # no max_tokens and no cap: the learned typical length decides
 _FAILURES = frozenset({"unavailable", "circuit_open", "provider_error"})
 # Provider answers that say our side of the integration is wrong (key, model name) or
 # that it timed out: failures of the provider, not the client's error.
@@ -80,19 +83,25 @@ class Dispatcher:
         deadline = None
         if self._timeout_s is not None:
             deadline = asyncio.get_running_loop().time() + self._timeout_s
+        size = _request_size(request, decision)
         for model_id in order:
-            outcome = await self._try(model_id, request, sheddable, deadline)
+            outcome = await self._try(model_id, request, size, sheddable, deadline)
             if isinstance(outcome, PrimedStream):
                 return Dispatched(outcome, tuple(skipped))
             skipped.append(outcome)
         raise self._nothing_free(skipped)
 
     async def _try(
-        self, model_id: str, request: GenerationRequest, sheddable: bool, deadline: float | None
+        self,
+        model_id: str,
+        request: GenerationRequest,
+        size: RequestSize,
+        sheddable: bool,
+        deadline: float | None,
     ) -> PrimedStream | Skipped:
         if model_id in self._breakers:
             return await self._try_external(model_id, request, deadline)
-        return await self._try_local(model_id, request, sheddable, deadline)
+        return await self._try_local(model_id, request, size, sheddable, deadline)
 
     async def _try_external(
         self, model_id: str, request: GenerationRequest, deadline: float | None
@@ -132,17 +141,26 @@ class Dispatcher:
                 breaker.release()
 
     async def _try_local(
-        self, model_id: str, request: GenerationRequest, sheddable: bool, deadline: float | None
+        self,
+        model_id: str,
+        request: GenerationRequest,
+        size: RequestSize,
+        sheddable: bool,
+        deadline: float | None,
     ) -> PrimedStream | Skipped:
-        state = self._saturation.state(model_id, headroom=0.5 if sheddable else 1.0)
+        saturation = self._saturation
+        state = saturation.state(model_id, headroom=0.5 if sheddable else 1.0, size=size)
         if state.saturated:
             return Skipped(model_id, state.reason or "saturated")
-        self._saturation.started(model_id)
-        finished = functools.partial(self._saturation.finished, model_id)
+        record = saturation.started(model_id, size, state.predicted)
+        finished = functools.partial(saturation.finished, model_id, record)
         handed_off = False  # once the stream exists, its close() reports the finish
         try:
             engine = self._engines[model_id]
-            primed = await start_generation(engine, request, model_id, finished, deadline=deadline)
+            primed = await start_generation(
+                engine, request, model_id, finished, deadline=deadline, on_chunk=record.saw
+            )
+            saturation.first_token(model_id, record)
             handed_off = True
             return primed
         except Overloaded:
@@ -167,3 +185,13 @@ class Dispatcher:
         return Overloaded(
             f"No model can take this request now ({reasons}).", retry_after_s=RETRY_AFTER_S
         )
+
+
+def _request_size(request: GenerationRequest, decision: Decision) -> RequestSize:
+    """For the TTFT prediction: the chosen model's token counts stand in for the other
+    local models' (their tokenizers differ a little); uncounted, ~4 characters a token."""
+    prompt = decision.prompt_tokens
+    if prompt is None:
+        prompt = prompt_chars(request) // 4
+    budget = decision.completion_budget or request.sampling.max_tokens or NO_BUDGET
+    return RequestSize(prompt_tokens=prompt, budget=budget)

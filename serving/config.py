@@ -92,6 +92,12 @@ class SaturationRules(StrictModel):
         5.0, ge=0, description="0: never queue, overflow once no batch slot is free"
     )
     max_kv_cache_usage: float = Field(0.8, gt=0, le=1)
+    ttft_target_s: float | None = Field(
+        None,
+        gt=0,
+        description="overflow when the predicted time to first token here exceeds this,"
+        " in place of max_waiting_per_replica (null: the queue rule)",
+    )
     stale_after_s: float = Field(1.0, gt=0)
     backpressure_hold_s: float = Field(0.5, ge=0, description="after a full-queue refusal")
 

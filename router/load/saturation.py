@@ -1,11 +1,13 @@
 """SaturationView: is a local model too busy to take one more request right now?
 
 Inputs: the polled per-replica engine stats (running, waiting, KV-cache use), this
-router's own in-flight count for the model, and recent back-pressure refusals. Formula,
+router's own requests in flight to the model, and recent back-pressure refusals. Formula,
 per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
-- one more request would make the queue per replica exceed
+- with ``ttft_target_s``: the request's predicted time to first token there
+  (``router.load.ttft``) exceeds it                                -> ``ttft``
+- without: one more request would make the queue per replica exceed
   ``max_waiting_per_replica`` (0: saturated as soon as no batch slot is free) -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
 "Queued" is the engines' waiting count plus what this router sent that no engine reports
@@ -22,15 +24,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from router.load.poller import LoadPoller
+from router.load.ttft import NOMINAL, InFlight, Prediction, RequestSize, TtftModel
 from serving.config import LocalModelConfig
 from serving.engine import EngineStats
+
+MAX_ERROR_SAMPLES = 1000  # kept between two metric reports
 
 
 @dataclass(frozen=True)
 class Saturation:
     saturated: bool
-    reason: str | None = None  # stale, backpressure, queue, kv_cache
+    reason: str | None = None  # stale, backpressure, ttft, queue, kv_cache
     queued_per_replica: float = 0.0
+    predicted: Prediction | None = None  # where the load was fresh enough to predict
 
 
 FREE = Saturation(saturated=False)
@@ -46,10 +52,15 @@ class SaturationView:
         self._poller, self._models, self._clock = poller, dict(models), clock
         self._in_flight: dict[str, int] = dict.fromkeys(self._models, 0)
         self._refused_at: dict[str, float] = {}
+        self._ttft = {model_id: TtftModel() for model_id in self._models}
+        self._errors: dict[str, list[float]] = {model_id: [] for model_id in self._models}
         self._lock = threading.Lock()
 
-    def state(self, model_id: str, headroom: float = 1.0) -> Saturation:
-        """``headroom`` scales the queue limit (sheddable traffic stops at half of it)."""
+    def state(
+        self, model_id: str, headroom: float = 1.0, size: RequestSize = NOMINAL
+    ) -> Saturation:
+        """``headroom`` scales the queue limit and the TTFT target (sheddable traffic stops
+        at half of them); ``size``: the request's, for its predicted TTFT."""
         model, load = self._models[model_id], self._poller.load(model_id)
         rules = model.saturation
         now = self._clock()
@@ -59,14 +70,20 @@ class SaturationView:
             return Saturation(True, "backpressure")
         queued, slot_free = self._queued(model_id, load.replicas)
         per_replica = queued / len(load.replicas)
-        # The request being placed waits too unless a batch slot is free for it.
-        would_wait = (queued + (not slot_free)) / len(load.replicas)
-        if would_wait > rules.max_waiting_per_replica * headroom:
-            return Saturation(True, "queue", per_replica)
+        with self._lock:
+            predicted = self._ttft[model_id].predict(now, load.replicas, size)
+        if rules.ttft_target_s is not None:
+            if predicted.ttft_s > rules.ttft_target_s * headroom:
+                return Saturation(True, "ttft", per_replica, predicted)
+        else:
+            # The request being placed waits too unless a batch slot is free for it.
+            would_wait = (queued + (not slot_free)) / len(load.replicas)
+            if would_wait > rules.max_waiting_per_replica * headroom:
+                return Saturation(True, "queue", per_replica, predicted)
         kv = [r.kv_cache_usage for r in load.replicas if r.kv_cache_usage is not None]
         if kv and max(kv) >= rules.max_kv_cache_usage:
-            return Saturation(True, "kv_cache", per_replica)
-        return Saturation(False, None, per_replica)
+            return Saturation(True, "kv_cache", per_replica, predicted)
+        return Saturation(False, None, per_replica, predicted)
 
     def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> tuple[int, bool]:
         """(requests queued, whether a batch slot is free for one more)."""
@@ -92,11 +109,31 @@ class SaturationView:
         """Ray Serve's bounded queue refused a request: saturated right now."""
         self._refused_at[model_id] = self._clock()
 
-    def started(self, model_id: str) -> None:
+    def started(
+        self, model_id: str, size: RequestSize = NOMINAL, predicted: Prediction | None = None
+    ) -> InFlight:
         with self._lock:
             self._in_flight[model_id] += 1
+            guess = predicted or Prediction(0.0, 0.0)
+            return self._ttft[model_id].started(self._clock(), size, guess)
 
-    def finished(self, model_id: str) -> None:
+    def first_token(self, model_id: str, record: InFlight) -> None:
+        with self._lock:
+            error = self._ttft[model_id].first_token(record, self._clock())
+            if len(self._errors[model_id]) < MAX_ERROR_SAMPLES:
+                self._errors[model_id].append(error)
+
+    def finished(self, model_id: str, record: InFlight) -> None:
         # Also called by a stream's finalizer, which may run on another thread.
         with self._lock:
             self._in_flight[model_id] -= 1
+            self._ttft[model_id].finished(record, self._clock())
+
+    def prediction_errors(self, model_id: str) -> list[float]:
+        """Relative TTFT prediction errors since the last call (for the metrics)."""
+        with self._lock:
+            errors, self._errors[model_id] = self._errors[model_id], []
+            return errors
+
+    def rates(self, model_id: str) -> TtftModel:
+        return self._ttft[model_id]

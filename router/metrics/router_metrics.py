@@ -16,8 +16,12 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
   cost of what was served at the fleet's prices, and what the same tokens would have
   cost on the fleet's top-tier model (the always-largest baseline).
 - Per router replica, refreshed every load poll: ``switchboard_model_saturated{model}``
-  (0/1), ``switchboard_router_in_flight{model}``, and
-  ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open).
+  (0/1), ``switchboard_router_in_flight{model}``,
+  ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open), and the TTFT
+  predictor (``router.load.ttft``): ``switchboard_ttft_predicted_seconds{model}`` for a
+  short request now, the learned ``switchboard_decode_seconds_per_token{model}``, and
+  ``switchboard_ttft_prediction_error{model}``: |predicted - measured| / measured for
+  each local request's TTFT (measured from its dispatch, which excludes routing).
 """
 
 from collections.abc import Callable, Mapping
@@ -37,6 +41,7 @@ _DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
 _TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _TPOT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _E2E_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+_ERROR_BUCKETS = (0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class RouterMetrics:
@@ -89,6 +94,15 @@ class RouterMetrics:
         self.circuit = instruments.gauge(
             "switchboard_circuit_state", "Provider circuit: 0 closed, 1 half-open, 2 open",
             ("provider",))  # fmt: skip
+        self.ttft_predicted = instruments.gauge(
+            "switchboard_ttft_predicted_seconds", "Predicted TTFT of a short request now",
+            by_model)  # fmt: skip
+        self.decode_rate = instruments.gauge(
+            "switchboard_decode_seconds_per_token", "Learned decode time per output token",
+            by_model)  # fmt: skip
+        self.ttft_error = instruments.histogram(
+            "switchboard_ttft_prediction_error", "|predicted - measured| / measured TTFT",
+            by_model, _ERROR_BUCKETS)  # fmt: skip
 
     def decided(self, seconds: float) -> None:
         self.decision.observe(seconds, {})
@@ -134,8 +148,14 @@ class RouterMetrics:
     ) -> None:
         for model_id in saturation.model_ids:
             tags = {"model": model_id}
-            self.saturated.set(float(saturation.state(model_id).saturated), tags)
+            state = saturation.state(model_id)
+            self.saturated.set(float(state.saturated), tags)
             self.in_flight.set(saturation.in_flight(model_id), tags)
+            if state.predicted is not None:
+                self.ttft_predicted.set(state.predicted.ttft_s, tags)
+            self.decode_rate.set(saturation.rates(model_id).decode_s_per_token.value, tags)
+            for error in saturation.prediction_errors(model_id):
+                self.ttft_error.observe(error, tags)
         for provider, breaker in breakers.items():
             self.circuit.set(CIRCUIT_STATES[breaker.state], {"provider": provider})
 

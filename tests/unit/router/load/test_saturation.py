@@ -94,10 +94,9 @@ def test_requests_sent_since_the_last_poll_count_beyond_the_free_batch_slots() -
     for _ in range(6 + 2):  # the 6 it reports running, and 2 that fill its free slots
         saturation.started(SMOL)
     assert saturation.state(SMOL).queued_per_replica == 0
-    for _ in range(5):  # 5 more wait: the limit
-        saturation.started(SMOL)
+    last = [saturation.started(SMOL) for _ in range(5)][-1]  # 5 more wait: the limit
     assert saturation.state(SMOL).reason == "queue"
-    saturation.finished(SMOL)
+    saturation.finished(SMOL, last)
     assert not saturation.state(SMOL).saturated
 
 
@@ -108,9 +107,9 @@ def test_a_zero_queue_limit_saturates_once_no_batch_slot_is_free() -> None:
     for _ in range(6 + 1):
         saturation.started(SMOL)
     assert not saturation.state(SMOL).saturated  # one slot left: the next request runs
-    saturation.started(SMOL)
+    last = saturation.started(SMOL)
     assert saturation.state(SMOL).reason == "queue"  # the next one would wait
-    saturation.finished(SMOL)
+    saturation.finished(SMOL, last)
     assert not saturation.state(SMOL).saturated
 
 
@@ -145,3 +144,37 @@ def test_backpressure_saturates_for_the_hold_time() -> None:
     clock.now += 0.5
     poll(poller)
     assert not saturation.state(SMOL).saturated
+
+
+def ttft_view(replicas: Replicas, clock: FakeClock, target_s: float) -> SaturationView:
+    poller = LoadPoller({SMOL: replicas}, interval_s=0.25, clock=clock)
+    saturation = {"ttft_target_s": target_s, "max_waiting_per_replica": 0}
+    model = smol_only_config(saturation=saturation).models[0]
+    poll(poller)
+    return SaturationView(poller, {SMOL: model}, clock)
+
+
+def test_with_a_ttft_target_a_free_slot_stays_local_and_a_long_wait_overflows() -> None:
+    """Untrained priors: prefill 0.3 s, a typical request 0.3 + 128 x 0.1 s."""
+    clock = FakeClock()
+    replicas = Replicas(stats(1, 0, max_running=8))
+    saturation = ttft_view(replicas, clock, target_s=1.0)
+    state = saturation.state(SMOL)
+    assert not state.saturated and state.predicted is not None
+    assert state.predicted.ttft_s == pytest.approx(0.3)
+    replicas.stats = [stats(8, 0, max_running=8)]  # full: the first slot frees in ~6.5 s
+    saturation = ttft_view(replicas, clock, target_s=1.0)
+    state = saturation.state(SMOL)
+    assert state.reason == "ttft" and state.predicted is not None
+    assert state.predicted.wait_s == pytest.approx((0.3 + 12.8) / 2)
+
+
+def test_with_a_generous_ttft_target_a_long_queue_stays_local() -> None:
+    """The queue rule (0 waiting) would overflow here; the predicted TTFT is in target."""
+    clock = FakeClock()
+    saturation = ttft_view(Replicas(stats(8, 5, max_running=8)), clock, target_s=60.0)
+    state = saturation.state(SMOL)
+    assert not state.saturated and state.predicted is not None
+    # The 5 waiting take 5 of the 8 slots as they free (~6.55 s); this one takes a 6th.
+    assert state.predicted.wait_s == pytest.approx((0.3 + 12.8) / 2)
+    assert saturation.state(SMOL, headroom=0.1).reason == "ttft"  # sheddable: stricter

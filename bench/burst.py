@@ -1,0 +1,332 @@
+"""Overflow against a TTFT target vs today's queue rule, under open-loop bursts, in one run.
+
+SmolLM2 on Ray Serve (transformers engine, one replica, batches of ``--batch``) with the
+fake provider process as the overflow target (paced like a fast hosted API: 150 ms TTFT,
+25 ms per token). First the unloaded TTFT p95 and service time are measured; the target is
+twice that p95 (the issue's default) and the local capacity is batch / service time. Then
+each rule serves the same seeded Poisson arrivals at 0.5x, 1x and 2x the capacity and a
+3x burst, ``--phase-seconds`` each, with mixed prompts and answer budgets:
+- ``queue``: ``max_waiting_per_replica: 0`` (overflow once no batch slot is free);
+- ``ttft``: ``ttft_target_s`` = the target (overflow when the predicted TTFT exceeds it).
+Per phase: TTFT p50/p95/p99 of answered requests, the share over the target (SLO
+misses), the share overflowed, the external spend (the provider's tokens at its price in
+models.yaml), 429s and lost requests (anything else that is not a 200). The TTFT
+predictor's median relative error comes from the router's
+``switchboard_ttft_prediction_error`` histogram (Ray's metrics port).
+
+Beside each phase, a clairvoyant oracle on the same arrivals: it knows every arrival and
+answer length in advance, serves locally whatever can start within the target on the
+batch (unloaded prefill and per-token times), in arrival order, and overflows the rest.
+Greedy, so its spend bounds the least possible from above (it meets the target by
+construction); regret = the rule's spend / the oracle's - 1.
+
+Usage: .venv/bin/python -m bench.burst [--phase-seconds 30] [--batch 2]
+Writes bench/results/burst_<date>.json and .md. Loopback only; every phase is bounded.
+"""
+
+import argparse
+import asyncio
+import heapq
+import json
+import os
+import random
+import re
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import aiohttp
+
+from bench.load import machine, percentile
+from tests.builders import free_port, smol_only_raw, write_config
+from tests.fake_provider.fixtures import FakeProviderProcess
+from tests.ray_app import running_app
+
+RESULTS = Path(__file__).parent / "results"
+PROVIDER_PACING = ("--ttft-ms", "150", "--token-latency-ms", "25")
+PHASES = (("0.5x", 0.5), ("1x", 1.0), ("2x", 2.0), ("3x burst", 3.0))
+PROMPTS = (
+    "Say hello.",
+    "Name three colours.",
+    "Tell a short story about a lighthouse keeper and a storm at sea, number {i}.",
+    "Explain, step by step and with an example, how a hash table handles collisions. {i}",
+)
+BUDGETS = (8, 16, 32, 64)
+
+
+@dataclass
+class Outcome:
+    arrival_s: float  # from the phase's start
+    status: int
+    ttft_s: float
+    served_by: str | None
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class LocalService:
+    """Unloaded: the oracle's service times."""
+
+    prefill_s: float
+    decode_s_per_token: float
+
+
+@dataclass
+class Phase:
+    rule: str
+    phase: str
+    rate_per_s: float
+    requests: int
+    ttft_p50_ms: float
+    ttft_p95_ms: float
+    ttft_p99_ms: float
+    slo_misses: float
+    overflow_share: float
+    external_spend: float
+    refused_429: int
+    lost: int
+    oracle_overflow_share: float
+    oracle_spend: float
+
+
+async def one(
+    session: aiohttp.ClientSession, url: str, rng: random.Random, i: int, arrival_s: float
+) -> Outcome:
+    body = {"model": "auto", "max_tokens": rng.choice(BUDGETS), "stream": True,
+            "stream_options": {"include_usage": True}, "temperature": 0,
+            "messages": [{"role": "user", "content": rng.choice(PROMPTS).format(i=i)}]}  # fmt: skip
+    started = time.perf_counter()
+    headers = {"x-switchboard-quality": "0"}  # SmolLM2 first: the provider only by overflow
+    async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as reply:
+        ttft, tokens = 0.0, 0
+        async for line in reply.content:
+            if not line.startswith(b"data: {"):
+                continue
+            ttft = ttft or time.perf_counter() - started
+            usage = json.loads(line[6:]).get("usage")
+            if usage:
+                tokens = usage["completion_tokens"]
+        served_by = reply.headers.get("x-switchboard-model")
+        return Outcome(arrival_s, reply.status, ttft, served_by, tokens)
+
+
+async def open_loop(url: str, rate: float, seconds: float, seed: int) -> list[Outcome]:
+    rng = random.Random(seed)
+    pending: list[asyncio.Task[Outcome]] = []
+    started = time.monotonic()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        while (now := time.monotonic()) < started + seconds:
+            request = one(session, url, rng, len(pending), now - started)
+            pending.append(asyncio.create_task(request))
+            await asyncio.sleep(rng.expovariate(rate))
+        return list(await asyncio.gather(*pending))
+
+
+def config(workdir: Path, name: str, batch: int, saturation: dict[str, Any]) -> Path:
+    raw = smol_only_raw(
+        deployment={"num_replicas": 1, "max_ongoing_requests": 16, "num_cpus": 1},
+        transformers={"dtype": "float32", "max_batch_size": batch, "torch_threads": 1},
+        saturation=saturation,
+    )
+    return write_config(workdir / f"models-{name}.yaml", raw)
+
+
+def median_prediction_error(metrics_port: int) -> float | None:
+    """The median of ``switchboard_ttft_prediction_error``, interpolated in its buckets."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    buckets: dict[float, float] = {}
+    pattern = r'ray_switchboard_ttft_prediction_error_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)'
+    for le, count in re.findall(pattern, text):
+        buckets[float(le)] = buckets.get(float(le), 0.0) + float(count)
+    if not buckets or buckets[max(buckets)] == 0:
+        return None
+    edges = sorted(buckets)
+    half, lower, below = buckets[edges[-1]] / 2, 0.0, 0.0
+    for edge in edges:
+        if buckets[edge] >= half:
+            if edge == float("inf"):
+                return lower
+            share = (half - below) / max(buckets[edge] - below, 1e-9)
+            return lower + share * (edge - lower)
+        lower, below = edge, buckets[edge]
+    return None
+
+
+def oracle(
+    outcomes: list[Outcome], batch: int, target_s: float, local: LocalService, price: float
+) -> tuple[int, float]:
+    """(requests overflowed, their spend) of the clairvoyant greedy schedule."""
+    free_at = [0.0] * batch
+    overflowed, spend = 0, 0.0
+    for outcome in sorted(outcomes, key=lambda o: o.arrival_s):
+        start = max(outcome.arrival_s, free_at[0])
+        if start - outcome.arrival_s + local.prefill_s <= target_s:
+            end = start + local.prefill_s + outcome.completion_tokens * local.decode_s_per_token
+            heapq.heapreplace(free_at, end)
+        else:
+            overflowed += 1
+            spend += outcome.completion_tokens * price / 1e6
+    return overflowed, spend
+
+
+@dataclass(frozen=True)
+class Setting:
+    capacity_per_s: float
+    target_s: float
+    batch: int
+    local: LocalService
+    price: float
+    phase_seconds: float
+
+
+async def run_rule(rule: str, path: Path, setting: Setting) -> tuple[list[Phase], float | None]:
+    metrics_port = free_port()
+    with running_app(path, metrics_port=metrics_port) as url:
+        await open_loop(url, 0.5, 5, seed=0)  # warm-up: the predictor learns its rates
+        phases = []
+        for number, (name, multiple) in enumerate(PHASES):
+            rate = setting.capacity_per_s * multiple
+            outcomes = await open_loop(url, rate, setting.phase_seconds, seed=number + 1)
+            phases.append(summary(rule, name, rate, outcomes, setting))
+            print(json.dumps(asdict(phases[-1])), flush=True)
+        await asyncio.sleep(3)  # Ray exports metrics every second here
+        return phases, median_prediction_error(metrics_port)
+
+
+def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting: Setting) -> Phase:
+    answered = [o for o in outcomes if o.status == 200]
+    ttfts = [o.ttft_s * 1000 for o in answered]
+    external = [o for o in answered if o.served_by == "external"]
+    price = setting.price
+    oracle_overflowed, oracle_spend = oracle(
+        answered, setting.batch, setting.target_s, setting.local, price
+    )
+    return Phase(
+        rule=rule,
+        phase=name,
+        rate_per_s=round(rate, 3),
+        requests=len(outcomes),
+        ttft_p50_ms=percentile(ttfts, 0.5),
+        ttft_p95_ms=percentile(ttfts, 0.95),
+        ttft_p99_ms=percentile(ttfts, 0.99),
+        slo_misses=sum(o.ttft_s > setting.target_s for o in answered) / max(len(answered), 1),
+        overflow_share=len(external) / max(len(answered), 1),
+        external_spend=sum(o.completion_tokens for o in external) * price / 1e6,
+        refused_429=sum(o.status == 429 for o in outcomes),
+        lost=sum(o.status not in (200, 429) for o in outcomes),
+        oracle_overflow_share=oracle_overflowed / max(len(answered), 1),
+        oracle_spend=oracle_spend,
+    )
+
+
+async def unloaded(path: Path) -> tuple[float, float, LocalService]:
+    """(TTFT p95 s, mean request duration s, service times) of 12 requests one at a time,
+    no overflow."""
+    with running_app(path) as url:
+        rng = random.Random(99)
+        ttfts, durations, per_token = [], [], []
+        async with aiohttp.ClientSession() as session:
+            for i in range(12):
+                started = time.perf_counter()
+                outcome = await one(session, url, rng, i, 0.0)
+                durations.append(time.perf_counter() - started)
+                ttfts.append(outcome.ttft_s)
+                if outcome.completion_tokens > 1:
+                    decode = durations[-1] - outcome.ttft_s
+                    per_token.append(decode / (outcome.completion_tokens - 1))
+        local = LocalService(percentile(ttfts, 0.5), sum(per_token) / len(per_token))
+        return percentile(ttfts, 0.95), sum(durations) / len(durations), local
+
+
+def regret(phase: Phase) -> str:
+    if phase.oracle_spend == 0:
+        return "0" if phase.external_spend == 0 else "inf (oracle: none)"
+    return f"{phase.external_spend / phase.oracle_spend - 1:+.0%}"
+
+
+def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -> str:
+    lines = [
+        f"# Overflow against a TTFT target ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Command: `{facts['command']}`",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+        f"Unloaded TTFT p95 {facts['unloaded_ttft_p95_s'] * 1000:.0f} ms, mean request "
+        f"{facts['mean_request_s']:.2f} s; target {facts['target_s'] * 1000:.0f} ms (2 x "
+        f"p95); local capacity {facts['capacity_per_s']:.2f} req/s (batch "
+        f"{facts['batch']}). Median TTFT prediction error: "
+        + ", ".join(f"{rule} {err}" for rule, err in facts["median_prediction_error"].items()),
+        "",
+        "| rule | phase | req/s | requests | TTFT p50 / p95 / p99 ms | over target | "
+        "overflowed | spend | oracle: overflowed, spend | regret | 429 | lost |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {p.rule} | {p.phase} | {p.rate_per_s:.2f} | {p.requests} | {p.ttft_p50_ms:.0f} / "
+        f"{p.ttft_p95_ms:.0f} / {p.ttft_p99_ms:.0f} | {p.slo_misses:.0%} | "
+        f"{p.overflow_share:.0%} | {p.external_spend:.6f} | {p.oracle_overflow_share:.0%}, "
+        f"{p.oracle_spend:.6f} | {regret(p)} | {p.refused_429} | {p.lost} |"
+        for p in phases
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase-seconds", type=float, default=30)
+    parser.add_argument("--batch", type=int, default=2)
+    args = parser.parse_args()
+    info = machine()
+    print(json.dumps(info), flush=True)
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"burst-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    price = smol_only_raw()["external_providers"][0]["cost"]["output_per_mtok"]
+    p95, mean_s, local = await unloaded(config(workdir, "unloaded", args.batch, {}))
+    target, capacity = 2 * p95, args.batch / mean_s
+    setting = Setting(capacity, target, args.batch, local, price, args.phase_seconds)
+    rules = {
+        "queue": {"max_waiting_per_replica": 0},
+        "ttft": {"max_waiting_per_replica": 0, "ttft_target_s": round(target, 3)},
+    }
+    phases: list[Phase] = []
+    errors: dict[str, str] = {}
+    with FakeProviderProcess(*PROVIDER_PACING) as fake:
+        env = {"SWITCHBOARD_EXTERNAL_BASE_URL": fake.base_url,
+               "SWITCHBOARD_EXTERNAL_MODEL": "fake-model",
+               "RAY_metrics_report_interval_ms": "1000"}  # fmt: skip
+        with patch.dict(os.environ, env):
+            for rule, saturation in rules.items():
+                done, error = await run_rule(
+                    rule, config(workdir, rule, args.batch, saturation), setting
+                )
+                phases += done
+                errors[rule] = "n/a" if error is None else f"{error:.0%}"
+    facts = {
+        "command": f"python -m bench.burst --phase-seconds {args.phase_seconds:g} "
+        f"--batch {args.batch}",
+        "unloaded_ttft_p95_s": p95,
+        "mean_request_s": mean_s,
+        "target_s": target,
+        "capacity_per_s": capacity,
+        "batch": args.batch,
+        "oracle_service": asdict(local),
+        "median_prediction_error": errors,
+    }
+    report = markdown(info, facts, phases)
+    print(report)
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"burst_{datetime.now(UTC):%Y%m%d}"
+    stem.with_suffix(".md").write_text(report)
+    stem.with_suffix(".json").write_text(
+        json.dumps({"machine": info, **facts, "phases": [asdict(p) for p in phases]}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

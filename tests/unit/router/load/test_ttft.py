@@ -1,0 +1,121 @@
+"""The TTFT predictor: learned rates and the replayed batch."""
+
+import pytest
+
+from router.load.ttft import (
+    PRIOR_DECODE_S_PER_TOKEN,
+    Ewma,
+    Prediction,
+    RequestSize,
+    TtftModel,
+    WeightedLine,
+)
+from serving.engine import EngineStats, GenerationChunk, Usage
+
+SHORT = RequestSize(prompt_tokens=10, budget=20)
+
+
+def batch(running: int, waiting: int = 0, slots: int | None = 2) -> list[EngineStats]:
+    return [EngineStats(0.0, running, waiting, max_running=slots)]
+
+
+def trained(prefill_s: float = 0.1, decode_s: float = 0.05, tokens: int = 20) -> TtftModel:
+    """A model that has served 30 requests: prefill ``prefill_s``, ``tokens`` tokens each
+    at ``decode_s`` apart."""
+    model = TtftModel()
+    for i in range(30):
+        start = 100.0 * i
+        record = model.started(start, SHORT, Prediction(0.0, 0.0))
+        model.first_token(record, start + prefill_s)
+        record.saw(GenerationChunk(usage=Usage(10, tokens)))
+        model.finished(record, start + prefill_s + (tokens - 1) * decode_s)
+    return model
+
+
+def test_the_first_samples_replace_the_prior_then_it_follows_slowly() -> None:
+    mean = Ewma(prior=5.0)
+    mean.observe(1.0)
+    assert mean.value == 1.0
+    mean.observe(3.0)
+    assert mean.value == 2.0
+    for _ in range(100):
+        mean.observe(10.0)
+    assert mean.value == pytest.approx(10.0, abs=0.01)
+
+
+def test_prefill_is_learned_as_a_line_in_prompt_tokens() -> None:
+    line = WeightedLine(prior_intercept=1.0)
+    assert line(500) == 1.0  # the prior until prompts of several lengths are seen
+    for x in (10, 100, 1000, 50, 500) * 10:
+        line.observe(x, 0.05 + 0.001 * x)
+    assert line(0) == pytest.approx(0.05, rel=0.05)
+    assert line(2000) == pytest.approx(2.05, rel=0.05)
+
+
+def test_a_free_slot_means_prefill_only() -> None:
+    model = trained(prefill_s=0.1)
+    prediction = model.predict(0.0, batch(running=1), SHORT)
+    assert prediction.wait_s == 0.0 and prediction.ttft_s == pytest.approx(0.1, rel=0.01)
+
+
+def test_a_full_batch_waits_for_the_first_request_to_end() -> None:
+    model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)  # a request: 0.1 + 20 x 0.05
+    first = model.started(0.0, SHORT, Prediction(0.0, 0.1))
+    model.first_token(first, 0.1)
+    second = model.started(0.5, SHORT, Prediction(0.0, 0.1))
+    model.first_token(second, 0.6)
+    # At t=0.6 both slots are busy: the first ends at 0.1 + 1.0, the second at 1.6.
+    prediction = model.predict(0.6, batch(running=2), SHORT)
+    assert prediction.wait_s == pytest.approx(0.5, abs=0.01)
+    assert prediction.ttft_s == pytest.approx(0.6, abs=0.01)
+
+
+def test_requests_queued_before_take_the_free_slots_first() -> None:
+    model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)  # each takes 1.1 s
+    for _ in range(4):  # 2 running (just started), 2 waiting
+        model.started(0.0, SHORT, Prediction(0.0, 0.0))
+    prediction = model.predict(0.0, batch(running=2, waiting=2), SHORT)
+    # Both slots free at 1.1, the waiting two take them until 2.2: this one starts then.
+    assert prediction.wait_s == pytest.approx(2.2, abs=0.01)
+
+
+def test_a_small_budget_ends_sooner() -> None:
+    model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)
+    for _ in range(2):
+        model.started(0.0, RequestSize(prompt_tokens=10, budget=2), Prediction(0.0, 0.0))
+    assert model.predict(0.0, batch(running=2), SHORT).wait_s == pytest.approx(0.2, abs=0.01)
+
+
+def test_other_routers_requests_count_from_the_engines_numbers() -> None:
+    model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)
+    # None of the engine's two running requests is this router's: half done each.
+    prediction = model.predict(0.0, batch(running=2), SHORT)
+    # A typical request takes 0.1 + 20 x 0.05 = 1.1 s.
+    assert prediction.wait_s == pytest.approx(0.55, abs=0.01)
+
+
+def test_an_unknown_batch_size_never_predicts_a_wait() -> None:
+    model = trained()
+    assert model.predict(0.0, batch(running=50, slots=None), SHORT).wait_s == 0.0
+
+
+def test_only_requests_that_found_a_free_slot_teach_the_prefill() -> None:
+    model = TtftModel()
+    waited = model.started(0.0, SHORT, Prediction(wait_s=3.0, ttft_s=3.2))
+    error = model.first_token(waited, 3.0)
+    assert model.prefill_s._y.samples == 0  # its TTFT was mostly the wait
+    assert error == pytest.approx(0.2 / 3.0)
+
+
+def test_decode_rate_and_answer_length_come_from_finished_requests() -> None:
+    model = TtftModel()
+    record = model.started(0.0, SHORT, Prediction(0.0, 0.0))
+    model.first_token(record, 0.2)
+    model.finished(record, 5.0)  # no usage seen (the stream broke): nothing learned
+    assert model.decode_s_per_token.value == PRIOR_DECODE_S_PER_TOKEN
+    record = model.started(0.0, SHORT, Prediction(0.0, 0.0))
+    model.first_token(record, 0.2)
+    record.saw(GenerationChunk(usage=Usage(10, 11)))
+    model.finished(record, 1.2)
+    assert model.decode_s_per_token.value == pytest.approx(0.1)
+    assert model.output_tokens.value == 11 and not model.in_flight
