@@ -175,8 +175,8 @@ async def _complete(
         ctx.metrics.refused(decision, exc)
         raise
     try:
-        sheddable = call.caller.policy.sheddable
-        dispatched = await ctx.dispatcher.dispatch(decision, request, sheddable=sheddable)
+        caller = call.caller
+        dispatched = await ctx.dispatcher.dispatch(decision, request, caller.name, caller.policy)
     except ApiError as exc:
         reservation.refund()
         log_decision(request_id, call.caller, facts, decision, ctx.log_prompts, outcome=exc)

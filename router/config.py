@@ -17,6 +17,7 @@ from router.policy_config import (
     Knob,
     PolicySettings,
     RoutingRule,
+    SpendBudget,
     check_knob,
 )
 from serving.config import ExternalProviderConfig, LocalModelConfig, ModelId, StrictModel
@@ -46,6 +47,9 @@ class RouterSettings(StrictModel):
     max_ongoing_requests: int = Field(256, ge=1, le=100_000)
     request_timeout_s: float = Field(
         600.0, gt=0, description="a generation still running after this ends with a 503"
+    )
+    external_budget: SpendBudget = Field(
+        SpendBudget(), description="the whole deployment's external (overflow) spend"
     )
 
 

@@ -6,8 +6,12 @@ local model that the saturation view calls saturated, or whose bounded Ray Serve
 refuses, is skipped at once; an
 external provider whose circuit is open is skipped; a model that fails before its first
 chunk is skipped (failover). A client error (4xx, including a provider's own 4xx) is the
-answer and is not retried elsewhere. When nothing takes the request the client gets a
-429 with ``Retry-After`` within milliseconds, never a queue timeout. Once the first chunk
+answer and is not retried elsewhere. External providers are tried only while the
+deployment and the key are within their external spend budgets (``router.load.spend``);
+over budget, a key that waits (``over_budget: wait``) is sent to its first local model
+past that model's saturation limits (Ray's bounded queue still applies). When nothing
+takes the request the client gets a 429 with ``Retry-After`` within milliseconds, never
+a queue timeout. Once the first chunk
 is out, a failure ends the stream with an error event (``router.api``), no retry, and
 still counts against an external provider's breaker. A generation still running at
 ``router.request_timeout_s`` is stopped (its engine slot freed) with a 503.
@@ -29,12 +33,15 @@ from router.errors import (
 )
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
+from router.load.spend import SpendGuard
 from router.load.ttft import RequestSize
+from router.policy_config import KeyPolicy
 from router.routing.decision import Decision
 from router.routing.tokens import prompt_chars
-from serving.engine import Engine, GenerationRequest
+from serving.engine import Engine, GenerationChunk, GenerationRequest, Usage
 
 RETRY_AFTER_S = 1
+NO_POLICY = KeyPolicy()
 NO_BUDGET = 1 << 30  # no max_tokens and no cap: the learned typical length decides
 _FAILURES = frozenset({"unavailable", "circuit_open", "provider_error"})
 # Provider answers that say our side of the integration is wrong (key, model name) or
@@ -60,36 +67,52 @@ class Dispatcher:
         engines: Mapping[str, Engine],
         saturation: SaturationView,
         breakers: Mapping[str, CircuitBreaker],
+        spend: SpendGuard,
         request_timeout_s: float | None = None,
     ) -> None:
         self._engines, self._saturation, self._breakers = engines, saturation, breakers
-        self._timeout_s = request_timeout_s
+        self._spend, self._timeout_s = spend, request_timeout_s
 
     @property
     def saturation(self) -> SaturationView:
         return self._saturation
 
     async def dispatch(
-        self, decision: Decision, request: GenerationRequest, *, sheddable: bool = False
+        self,
+        decision: Decision,
+        request: GenerationRequest,
+        key: str | None = None,
+        policy: KeyPolicy = NO_POLICY,
     ) -> Dispatched:
-        """``sheddable``: the key's requests go first when the fleet is busy: a local
-        model counts as saturated for them at half its queue limit, and they never
-        overflow to a paid provider."""
-        chosen, *others = [r.model_id for r in decision.ranked]
-        order = [chosen] + [m for m in others if m not in self._breakers]
-        if not sheddable:
-            order += [m for m in others if m in self._breakers]
-        skipped: list[Skipped] = []
+        """``key``: the caller's key name (None: unnamed), which pays for an overflow;
+        ``policy``: its policy. A ``sheddable`` key's requests go first when the fleet is
+        busy: a local model counts as saturated for them at half its queue limit, and
+        they never overflow to a paid provider."""
+        sheddable = policy.sheddable
+        ranked = [r.model_id for r in decision.ranked]
+        local = [m for m in ranked if m not in self._breakers]
+        external = [] if sheddable else [m for m in ranked if m in self._breakers]
+        over_budget = bool(external) and not self._spend.allows(key)
+        order = [m for m in ranked if m in local or (m in external and not over_budget)]
+        # The first one skipped is the chosen model (the overflow metric's "from").
+        unpaid = [Skipped(m, "budget") for m in external] if over_budget else []
+        skipped = unpaid[:1] if unpaid and unpaid[0].model_id == ranked[0] else []
         deadline = None
         if self._timeout_s is not None:
             deadline = asyncio.get_running_loop().time() + self._timeout_s
         size = _request_size(request, decision)
         for model_id in order:
-            outcome = await self._try(model_id, request, size, sheddable, deadline)
+            outcome = await self._try(model_id, request, size, sheddable, key, deadline)
             if isinstance(outcome, PrimedStream):
                 return Dispatched(outcome, tuple(skipped))
             skipped.append(outcome)
-        raise self._nothing_free(skipped)
+        if over_budget and policy.over_budget == "wait" and local:
+            # Rather than pay: its first local model, past that model's saturation limits.
+            outcome = await self._try_local(local[0], request, size, sheddable, deadline, True)
+            if isinstance(outcome, PrimedStream):
+                return Dispatched(outcome, tuple(skipped))
+            skipped.append(outcome)
+        raise self._nothing_free(skipped + [s for s in unpaid if s not in skipped])
 
     async def _try(
         self,
@@ -97,14 +120,15 @@ class Dispatcher:
         request: GenerationRequest,
         size: RequestSize,
         sheddable: bool,
+        key: str | None,
         deadline: float | None,
     ) -> PrimedStream | Skipped:
         if model_id in self._breakers:
-            return await self._try_external(model_id, request, deadline)
+            return await self._try_external(model_id, request, key, deadline)
         return await self._try_local(model_id, request, size, sheddable, deadline)
 
     async def _try_external(
-        self, model_id: str, request: GenerationRequest, deadline: float | None
+        self, model_id: str, request: GenerationRequest, key: str | None, deadline: float | None
     ) -> PrimedStream | Skipped:
         breaker = self._breakers[model_id]
         if not breaker.allow():
@@ -112,8 +136,9 @@ class Dispatcher:
         settled = False  # the breaker heard how it went (else a claimed probe is released)
         try:
             engine = self._engines[model_id]
+            bill = Bill(self._spend, model_id, key)
             primed = await start_generation(
-                engine, request, model_id, health=breaker, deadline=deadline
+                engine, request, model_id, bill.close, breaker, deadline, bill.saw
             )
             settled = True  # the stream gives the verdict when it ends
             return primed
@@ -147,10 +172,12 @@ class Dispatcher:
         size: RequestSize,
         sheddable: bool,
         deadline: float | None,
+        past_limits: bool = False,
     ) -> PrimedStream | Skipped:
+        """``past_limits``: sent even when saturated (its queue may still refuse)."""
         saturation = self._saturation
         state = saturation.state(model_id, headroom=0.5 if sheddable else 1.0, size=size)
-        if state.saturated:
+        if state.saturated and not past_limits:
             return Skipped(model_id, state.reason or "saturated")
         record = saturation.started(model_id, size, state.predicted)
         finished = functools.partial(saturation.finished, model_id, record)
@@ -185,6 +212,21 @@ class Dispatcher:
         return Overloaded(
             f"No model can take this request now ({reasons}).", retry_after_s=RETRY_AFTER_S
         )
+
+
+class Bill:
+    """What one external answer cost, charged to its key when its stream closes."""
+
+    def __init__(self, spend: SpendGuard, model_id: str, key: str | None) -> None:
+        self._spend, self._model_id, self._key = spend, model_id, key
+        self._usage: Usage | None = None
+
+    def saw(self, chunk: GenerationChunk) -> None:
+        if chunk.usage is not None:
+            self._usage = chunk.usage
+
+    def close(self) -> None:
+        self._spend.charge(self._model_id, self._key, self._usage)
 
 
 def _request_size(request: GenerationRequest, decision: Decision) -> RequestSize:

@@ -3,7 +3,7 @@ per-key policy. Typed and validated here; the pipeline receives these frozen obj
 
 import re
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -102,6 +102,14 @@ class RoutingRule(StrictModel):
     then: RuleAction
 
 
+class SpendBudget(StrictModel):
+    """External (overflow) spend allowed, in the cost units of the fleet's prices; null:
+    no limit. Enforced over the last hour and the last day (``router.load.spend``)."""
+
+    per_hour: float | None = Field(None, gt=0)
+    per_day: float | None = Field(None, gt=0)
+
+
 class KeyPolicy(StrictModel):
     """What one API key (by its name in the key file or env) may do."""
 
@@ -112,3 +120,9 @@ class KeyPolicy(StrictModel):
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_minute: int | None = Field(None, ge=1)
     sheddable: bool = Field(False, description="refused first when the fleet is busy")
+    external_budget: SpendBudget = SpendBudget()
+    over_budget: Literal["wait", "refuse"] = Field(
+        "wait",
+        description="over its external budget (or the deployment's): wait for a local model"
+        " past its saturation limits, or a fast 429 when local models are saturated",
+    )

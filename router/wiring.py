@@ -3,7 +3,7 @@ the one place that wires routing, load view, circuit breakers and dispatch toget
 for the Serve replica (``router.ingress``) and the in-process test server alike."""
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller, LoadSource
 from router.load.rate_limit import RateLimiter
 from router.load.saturation import SaturationView
+from router.load.spend import SpendGuard
 from router.metrics.instruments import Instruments
 from router.metrics.router_metrics import RouterMetrics
 from router.model_cards import model_cards
@@ -51,7 +52,13 @@ def build_context(
     return RouterContext(
         engines=engines,
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
-        dispatcher=Dispatcher(engines, saturation, breakers, config.router.request_timeout_s),
+        dispatcher=Dispatcher(
+            engines,
+            saturation,
+            breakers,
+            _spend_guard(config, clock),
+            config.router.request_timeout_s,
+        ),
         poller=poller,
         limiter=RateLimiter(config.router.num_replicas, clock),
         aliases=config.router.aliases,
@@ -64,6 +71,16 @@ def build_context(
     )
 
 
+def _spend_guard(config: SwitchboardConfig, clock: Callable[[], float]) -> SpendGuard:
+    return SpendGuard(
+        prices={p.id: p.cost for p in config.external_providers},
+        deployment=config.router.external_budget,
+        per_key={name: policy.external_budget for name, policy in config.auth.keys.items()},
+        router_replicas=config.router.num_replicas,
+        clock=clock,
+    )
+
+
 def _router_metrics(
     config: SwitchboardConfig, serving: set[str], instruments: Instruments
 ) -> RouterMetrics:
@@ -71,4 +88,5 @@ def _router_metrics(
     # The always-largest baseline: the top quality tier (the dearer one on a tie).
     top = max(targets, key=lambda t: (t.quality_tier, t.cost.output_per_mtok))
     prices = {t.id: t.cost for t in targets}
-    return RouterMetrics(instruments, prices, baseline=top.cost, clock=time.perf_counter)
+    external = frozenset(p.id for p in config.external_providers)
+    return RouterMetrics(instruments, prices, top.cost, time.perf_counter, external)

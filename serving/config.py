@@ -53,6 +53,11 @@ class Cost(StrictModel):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
 
+    def of(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What that many tokens cost at these prices."""
+        prompt = prompt_tokens * self.input_per_mtok
+        return (prompt + completion_tokens * self.output_per_mtok) / 1e6
+
 
 class Autoscaling(StrictModel):
     """Ray Serve autoscaling bounds. LLM replicas batch tens of requests, so the target

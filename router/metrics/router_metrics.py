@@ -14,7 +14,9 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
   chosen ``model``; ``reason`` is why the chosen model was skipped (queue, stale, ...).
 - ``switchboard_estimated_cost{model}`` and ``switchboard_baseline_cost{model}``: the
   cost of what was served at the fleet's prices, and what the same tokens would have
-  cost on the fleet's top-tier model (the always-largest baseline).
+  cost on the fleet's top-tier model (the always-largest baseline);
+  ``switchboard_external_spend{key, model}``: what external providers' answers cost, by
+  key name (``unnamed`` for keys without one), as the spend budgets count it.
 - Per router replica, refreshed every load poll: ``switchboard_model_saturated{model}``
   (0/1), ``switchboard_router_in_flight{model}``,
   ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open), and the TTFT
@@ -51,9 +53,12 @@ class RouterMetrics:
         prices: Mapping[str, Cost],
         baseline: Cost,
         clock: Callable[[], float],
+        external: frozenset[str] = frozenset(),
     ) -> None:
-        """``prices``: every model's cost per 1M tokens; ``baseline``: the top model's."""
+        """``prices``: every model's cost per 1M tokens; ``baseline``: the top model's;
+        ``external``: which of them are external providers."""
         self._prices, self._baseline, self._clock = dict(prices), baseline, clock
+        self._external = external
         by_model = ("model",)
         self.requests = instruments.counter(
             "switchboard_requests", "Requests by model, route and outcome",
@@ -82,6 +87,9 @@ class RouterMetrics:
         self.cost = instruments.counter(
             "switchboard_estimated_cost", "Estimated cost of served tokens", by_model
         )
+        self.external_spend = instruments.counter(
+            "switchboard_external_spend", "Cost of external providers' answers by key",
+            ("key", "model"))  # fmt: skip
         self.baseline_cost = instruments.counter(
             "switchboard_baseline_cost", "Cost of the same tokens on the top-tier model",
             by_model)  # fmt: skip
@@ -140,8 +148,12 @@ class RouterMetrics:
             self.tpot.observe((e2e_s - ttft_s) / (usage.completion_tokens - 1), model)
         self.prompt_tokens.inc(usage.prompt_tokens, model)
         self.completion_tokens.inc(usage.completion_tokens, model)
-        self.cost.inc(_cost(self._prices[served.model_id], usage), model)
-        self.baseline_cost.inc(_cost(self._baseline, usage), model)
+        cost = self._prices[served.model_id].of(usage.prompt_tokens, usage.completion_tokens)
+        self.cost.inc(cost, model)
+        baseline = self._baseline.of(usage.prompt_tokens, usage.completion_tokens)
+        self.baseline_cost.inc(baseline, model)
+        if served.model_id in self._external:
+            self.external_spend.inc(cost, {**model, "key": served.key or "unnamed"})
 
     def report_load(
         self, saturation: SaturationView, breakers: Mapping[str, CircuitBreaker]
@@ -208,9 +220,3 @@ class StreamMeter:
         log_served(request_id=served.request_id, key=served.key, model=served.model_id,
                    route=served.route, outcome=outcome, ttft_s=self.ttft_s, e2e_s=e2e_s,
                    usage=self.usage)  # fmt: skip
-
-
-def _cost(price: Cost, usage: Usage) -> float:
-    return (
-        usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok
-    ) / 1e6

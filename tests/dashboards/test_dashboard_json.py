@@ -73,7 +73,8 @@ def test_every_planner_signal_has_a_panel() -> None:
                    "e2e_seconds", "tpot_seconds", "requests_total", "overflow_total",
                    "estimated_cost_total", "baseline_cost_total", "model_saturated",
                    "circuit_state", "decision_seconds", "engine_kv_cache_usage",
-                   "engine_preemptions_total"):  # fmt: skip
+                   "engine_preemptions_total", "ttft_predicted_seconds",
+                   "ttft_prediction_error_bucket", "external_spend_total"):  # fmt: skip
         assert f"ray_switchboard_{signal}" in exprs, signal
 
 

@@ -1,26 +1,31 @@
 """Dispatcher: an external provider's breaker hears of every failure, including one after
 the first chunk (the answer is already streaming, so there is no failover, but the next
-requests must not keep going to a provider that breaks mid-answer)."""
+requests must not keep going to a provider that breaks mid-answer); external spend is
+charged to its key and budgets stop overflow."""
 
 from collections.abc import AsyncGenerator
 
 import pytest
 
 from router.dispatcher import Dispatcher
-from router.errors import ServiceUnavailable
+from router.errors import Overloaded, ServiceUnavailable
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
+from router.load.spend import SpendGuard
+from router.policy_config import KeyPolicy, SpendBudget
 from router.routing.decision import Decision, RankedModel
-from serving.config import CircuitBreakerSettings
+from serving.config import CircuitBreakerSettings, Cost
 from serving.engine import (
     ChatPrompt,
     ChoiceDelta,
     EngineStats,
     GenerationChunk,
     GenerationRequest,
+    Usage,
 )
 from serving.errors import EngineUnavailable
+from tests.builders import smol_only_config
 from tests.clock import FakeClock
 
 PROVIDER = "external"
@@ -38,9 +43,30 @@ class BreaksAfterFirstChunk:
         pass
 
 
-def decision() -> Decision:
-    ranked = (RankedModel(PROVIDER, {}, 1.0),)
-    return Decision(PROVIDER, "pinned", ranked, (), None, None, (), 0.1)
+class Answers:
+    """Answers ``Hi`` with 1,000 prompt and 1,000 completion tokens of usage."""
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        yield GenerationChunk((ChoiceDelta(0, "Hi", "stop"),), Usage(1000, 1000))
+
+    async def stats(self) -> EngineStats:
+        return EngineStats(timestamp=0.0, running=0, waiting=0)
+
+    async def check_health(self) -> None:
+        pass
+
+
+def decision(*ranked_ids: str) -> Decision:
+    ranked = tuple(RankedModel(m, {}, 1.0) for m in ranked_ids or (PROVIDER,))
+    return Decision(ranked[0].model_id, "pinned", ranked, (), None, None, (), 0.1)
+
+
+PRICE = Cost(input_per_mtok=1.0, output_per_mtok=2.0)  # an answer above: 0.003
+
+
+def guard(clock: FakeClock, **budgets: SpendBudget) -> SpendGuard:
+    deployment = budgets.pop("deployment", SpendBudget())
+    return SpendGuard({PROVIDER: PRICE}, deployment, budgets, 1, clock)
 
 
 async def test_a_failure_after_the_first_chunk_counts_against_the_breaker() -> None:
@@ -48,10 +74,56 @@ async def test_a_failure_after_the_first_chunk_counts_against_the_breaker() -> N
     breaker = CircuitBreaker(CircuitBreakerSettings(failure_threshold=2, open_s=30), clock)
     engines = {PROVIDER: BreaksAfterFirstChunk()}
     saturation = SaturationView(LoadPoller({}, interval_s=1.0, clock=clock), {}, clock)
-    dispatcher = Dispatcher(engines, saturation, {PROVIDER: breaker})
+    dispatcher = Dispatcher(engines, saturation, {PROVIDER: breaker}, guard(clock))
     request = GenerationRequest("r", ChatPrompt(({"role": "user", "content": "hi"},)))
     for _ in range(2):
         dispatched = await dispatcher.dispatch(decision(), request)
         with pytest.raises(ServiceUnavailable):
             _ = [chunk async for chunk in dispatched.primed.chunks()]
     assert breaker.state == "open"
+
+
+def fleet(clock: FakeClock, spend: SpendGuard) -> Dispatcher:
+    """SmolLM2 (never polled: saturated as ``stale``) and the provider, both answering."""
+    smol = smol_only_config().models[0]
+    poller = LoadPoller({smol.id: Answers()}, interval_s=1.0, clock=clock)
+    saturation = SaturationView(poller, {smol.id: smol}, clock)
+    breaker = CircuitBreaker(CircuitBreakerSettings(), clock)
+    engines = {smol.id: Answers(), PROVIDER: Answers()}
+    return Dispatcher(engines, saturation, {PROVIDER: breaker}, spend)
+
+
+WAITS, REFUSES = KeyPolicy(over_budget="wait"), KeyPolicy(over_budget="refuse")
+
+
+async def served_by(dispatcher: Dispatcher, key: str, policy: KeyPolicy = WAITS) -> str:
+    request = GenerationRequest("r", ChatPrompt(({"role": "user", "content": "hi"},)))
+    ranked = decision("smollm2-135m", PROVIDER)
+    dispatched = await dispatcher.dispatch(ranked, request, key, policy)
+    _ = [chunk async for chunk in dispatched.primed.chunks()]  # the stream closes: billed
+    return dispatched.primed.model_id
+
+
+async def test_a_key_over_its_hourly_budget_waits_locally_or_is_refused() -> None:
+    clock = FakeClock()
+    spend = guard(clock, team=SpendBudget(per_hour=0.005))
+    dispatcher = fleet(clock, spend)
+    assert await served_by(dispatcher, "team") == PROVIDER  # 0.003 spent
+    assert await served_by(dispatcher, "team") == PROVIDER  # 0.006: over from now on
+    assert await served_by(dispatcher, "team") == "smollm2-135m"  # waits, past saturation
+    with pytest.raises(Overloaded) as refused:
+        await served_by(dispatcher, "team", REFUSES)
+    assert "external: budget" in refused.value.message
+    assert await served_by(dispatcher, "other") == PROVIDER  # not its budget
+    clock.now += 3601  # the hour has passed
+    assert await served_by(dispatcher, "team") == PROVIDER
+
+
+async def test_the_deployment_budget_binds_every_key() -> None:
+    clock = FakeClock()
+    dispatcher = fleet(clock, guard(clock, deployment=SpendBudget(per_day=0.003)))
+    assert await served_by(dispatcher, "a") == PROVIDER
+    with pytest.raises(Overloaded):
+        await served_by(dispatcher, "b", REFUSES)
+    clock.now += 86401
+    assert await served_by(dispatcher, "b", REFUSES) == PROVIDER
