@@ -6,7 +6,9 @@ take the earliest free slots in turn, and this one takes the next. Durations com
 rates learned online from the requests this router served, exponentially weighted so they
 follow load: prefill seconds as a line in prompt tokens (learned from requests that found
 a free slot, so a wrong wait never teaches the prefill), decode seconds per output token,
-and output tokens per request (a request ends at its budget or, typically, before).
+and the natural answer length: a request ends at its budget or at that length, whichever
+comes first. Only answers that stopped before their budget teach the length, so a model
+that always fills its budget is expected to fill it.
 
 The engines' counts cover every router's requests; this router knows its own in detail.
 Requests it does not know (other routers') count as half done if running, whole if
@@ -98,7 +100,7 @@ class TtftModel:
     def __init__(self) -> None:
         self.prefill_s = WeightedLine(PRIOR_PREFILL_S)
         self.decode_s_per_token = Ewma(PRIOR_DECODE_S_PER_TOKEN)
-        self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)
+        self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)  # of answers that stopped by themselves
         self.in_flight: list[InFlight] = []
 
     def predict(self, now: float, replicas: Iterable[EngineStats], size: RequestSize) -> Prediction:
@@ -126,7 +128,8 @@ class TtftModel:
         tokens = record.completion_tokens
         if record.first_token_at is None or tokens is None:
             return  # failed or abandoned before it said how much it produced
-        self.output_tokens.observe(tokens)
+        if tokens < record.budget:  # cut by the budget: says nothing of the natural length
+            self.output_tokens.observe(tokens)
         if tokens > 1:
             self.decode_s_per_token.observe((now - record.first_token_at) / (tokens - 1))
 
@@ -137,12 +140,16 @@ class TtftModel:
         return min(budget, self.output_tokens.value) * self.decode_s_per_token.value
 
     def _remaining_s(self, record: InFlight, now: float) -> float:
-        """Until a running request ends: overdue ones end within a token or so."""
-        if record.first_token_at is not None:
-            end = record.first_token_at + self._decode_s(record.budget)
-        else:
-            end = record.started_at + self._duration_s(record.prompt_tokens, record.budget)
-        return max(end - now, self.decode_s_per_token.value)
+        """Until a running request ends: at its natural length, or, once past that (a long
+        answer), at its budget."""
+        decoding_from = record.first_token_at
+        if decoding_from is None:
+            decoding_from = record.started_at + self.prefill_s(record.prompt_tokens)
+        natural_end = decoding_from + self._decode_s(record.budget)
+        if now < natural_end:
+            return natural_end - now
+        budget_end = decoding_from + record.budget * self.decode_s_per_token.value
+        return max(budget_end - now, self.decode_s_per_token.value)
 
     def _wait_s(self, now: float, replicas: tuple[EngineStats, ...]) -> float:
         if not replicas or any(r.max_running is None for r in replicas):

@@ -13,6 +13,7 @@ from router.load.ttft import (
 from serving.engine import EngineStats, GenerationChunk, Usage
 
 SHORT = RequestSize(prompt_tokens=10, budget=20)
+ROOMY = RequestSize(prompt_tokens=10, budget=100)
 
 
 def batch(running: int, waiting: int = 0, slots: int | None = 2) -> list[EngineStats]:
@@ -20,12 +21,12 @@ def batch(running: int, waiting: int = 0, slots: int | None = 2) -> list[EngineS
 
 
 def trained(prefill_s: float = 0.1, decode_s: float = 0.05, tokens: int = 20) -> TtftModel:
-    """A model that has served 30 requests: prefill ``prefill_s``, ``tokens`` tokens each
-    at ``decode_s`` apart."""
+    """A model that has served 30 requests: prefill ``prefill_s``, then ``tokens`` tokens
+    each at ``decode_s`` apart, stopping well within their budgets."""
     model = TtftModel()
     for i in range(30):
         start = 100.0 * i
-        record = model.started(start, SHORT, Prediction(0.0, 0.0))
+        record = model.started(start, ROOMY, Prediction(0.0, 0.0))
         model.first_token(record, start + prefill_s)
         record.saw(GenerationChunk(usage=Usage(10, tokens)))
         model.finished(record, start + prefill_s + (tokens - 1) * decode_s)
@@ -119,3 +120,27 @@ def test_decode_rate_and_answer_length_come_from_finished_requests() -> None:
     model.finished(record, 1.2)
     assert model.decode_s_per_token.value == pytest.approx(0.1)
     assert model.output_tokens.value == 11 and not model.in_flight
+
+
+def test_answers_cut_by_their_budget_do_not_teach_the_natural_length() -> None:
+    model = trained(tokens=20)
+    for _ in range(10):
+        record = model.started(0.0, SHORT, Prediction(0.0, 0.0))
+        model.first_token(record, 0.1)
+        record.saw(GenerationChunk(usage=Usage(10, 20)))  # all of its budget of 20
+        model.finished(record, 1.0)
+    assert model.output_tokens.value == pytest.approx(20)  # from the 30 that stopped
+    # A budget of 64 is expected to stop at 20, as those did; 8 at its budget.
+    assert model._decode_s(64) == pytest.approx(20 * model.decode_s_per_token.value)
+    assert model._decode_s(8) == pytest.approx(8 * model.decode_s_per_token.value)
+
+
+def test_a_request_past_its_natural_length_is_expected_to_run_to_its_budget() -> None:
+    model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)  # stops at 20 tokens
+    long = model.started(0.0, RequestSize(prompt_tokens=10, budget=100), Prediction(0.0, 0.0))
+    model.first_token(long, 0.1)
+    other = model.started(0.0, ROOMY, Prediction(0.0, 0.0))
+    model.first_token(other, 0.1)
+    # At 2.0 both are past 20 tokens (0.1 + 1.0): they run to 100 tokens, 5.1 s.
+    prediction = model.predict(2.0, batch(running=2), SHORT)
+    assert prediction.wait_s == pytest.approx(3.1, abs=0.05)
