@@ -33,6 +33,7 @@ import random
 import re
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,7 @@ class Outcome:
     ttft_s: float
     served_by: str | None
     completion_tokens: int
+    overflow: str | None  # why the local model was skipped (x-switchboard-overflow)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class Phase:
     lost: int
     oracle_overflow_share: float
     oracle_spend: float
+    overflow_reasons: dict[str, int]
 
 
 async def one(
@@ -111,7 +114,8 @@ async def one(
             if usage:
                 tokens = usage["completion_tokens"]
         served_by = reply.headers.get("x-switchboard-model")
-        return Outcome(arrival_s, reply.status, ttft, served_by, tokens)
+        overflow = reply.headers.get("x-switchboard-overflow")
+        return Outcome(arrival_s, reply.status, ttft, served_by, tokens, overflow)
 
 
 async def open_loop(url: str, rate: float, seconds: float, seed: int) -> list[Outcome]:
@@ -221,6 +225,7 @@ def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting:
         lost=sum(o.status not in (200, 429) for o in outcomes),
         oracle_overflow_share=oracle_overflowed / max(len(answered), 1),
         oracle_spend=oracle_spend,
+        overflow_reasons=dict(Counter(o.overflow.split("=")[-1] for o in external if o.overflow)),
     )
 
 
@@ -241,6 +246,10 @@ async def unloaded(path: Path) -> tuple[float, float, LocalService]:
                     per_token.append(decode / (outcome.completion_tokens - 1))
         local = LocalService(percentile(ttfts, 0.5), sum(per_token) / len(per_token))
         return percentile(ttfts, 0.95), sum(durations) / len(durations), local
+
+
+def reasons(phase: Phase) -> str:
+    return "(" + ", ".join(f"{r} {n}" for r, n in sorted(phase.overflow_reasons.items())) + ")"
 
 
 def regret(phase: Phase) -> str:
@@ -264,14 +273,15 @@ def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -
         + ", ".join(f"{rule} {err}" for rule, err in facts["median_prediction_error"].items()),
         "",
         "| rule | phase | req/s | requests | TTFT p50 / p95 / p99 ms | over target | "
-        "overflowed | spend | oracle: overflowed, spend | regret | 429 | lost |",
+        "overflowed (why) | spend | oracle: overflowed, spend | regret | 429 | lost |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {p.rule} | {p.phase} | {p.rate_per_s:.2f} | {p.requests} | {p.ttft_p50_ms:.0f} / "
         f"{p.ttft_p95_ms:.0f} / {p.ttft_p99_ms:.0f} | {p.slo_misses:.0%} | "
-        f"{p.overflow_share:.0%} | {p.external_spend:.6f} | {p.oracle_overflow_share:.0%}, "
-        f"{p.oracle_spend:.6f} | {regret(p)} | {p.refused_429} | {p.lost} |"
+        f"{p.overflow_share:.0%} {reasons(p)} | {p.external_spend:.6f} | "
+        f"{p.oracle_overflow_share:.0%}, {p.oracle_spend:.6f} | {regret(p)} | "
+        f"{p.refused_429} | {p.lost} |"
         for p in phases
     ]
     return "\n".join(lines) + "\n"

@@ -71,7 +71,7 @@ class SaturationView:
         queued, slot_free = self._queued(model_id, load.replicas)
         per_replica = queued / len(load.replicas)
         with self._lock:
-            predicted = self._ttft[model_id].predict(now, load.replicas, size)
+            predicted = self._ttft[model_id].predict(now, load.replicas, load.polled_at, size)
         if rules.ttft_target_s is not None:
             if predicted.ttft_s > rules.ttft_target_s * headroom:
                 return Saturation(True, "ttft", per_replica, predicted)

@@ -12,15 +12,19 @@ that always fills its budget is expected to fill it.
 
 The engines' counts cover every router's requests; this router knows its own in detail.
 Requests it does not know (other routers') count as half done if running, whole if
-waiting. Until it has seen a few requests a model uses conservative priors.
+waiting: those are what the engines held when polled beyond this router's requests then
+(started before the poll, or finished since), so a count that lags a finished request is
+no phantom. Until it has seen a few requests a model uses conservative priors.
 """
 
 import heapq
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from serving.engine import EngineStats, GenerationChunk
 
+FINISHED_MEMORY_S = 10.0  # how long finished requests are remembered, against old polls
 SMOOTHING = 0.1  # weight of the newest sample: about the last 10-20 requests count
 # Priors until requests are seen: a slow small model on CPU, and a typical short answer.
 PRIOR_PREFILL_S = 0.3
@@ -102,9 +106,13 @@ class TtftModel:
         self.decode_s_per_token = Ewma(PRIOR_DECODE_S_PER_TOKEN)
         self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)  # of answers that stopped by themselves
         self.in_flight: list[InFlight] = []
+        self._finished_at: deque[float] = deque()  # this router's recent finishes, in order
 
-    def predict(self, now: float, replicas: Iterable[EngineStats], size: RequestSize) -> Prediction:
-        wait = self._wait_s(now, tuple(replicas))
+    def predict(
+        self, now: float, replicas: Iterable[EngineStats], polled_at: float, size: RequestSize
+    ) -> Prediction:
+        """``polled_at``: when ``replicas`` were read, on the same clock as ``now``."""
+        wait = self._wait_s(now, tuple(replicas), polled_at)
         return Prediction(wait, wait + self.prefill_s(size.prompt_tokens))
 
     def started(self, now: float, size: RequestSize, predicted: Prediction) -> InFlight:
@@ -125,6 +133,9 @@ class TtftModel:
     def finished(self, record: InFlight, now: float) -> None:
         if record in self.in_flight:
             self.in_flight.remove(record)
+            self._finished_at.append(now)
+        while self._finished_at and self._finished_at[0] < now - FINISHED_MEMORY_S:
+            self._finished_at.popleft()
         tokens = record.completion_tokens
         if record.first_token_at is None or tokens is None:
             return  # failed or abandoned before it said how much it produced
@@ -151,15 +162,17 @@ class TtftModel:
         budget_end = decoding_from + record.budget * self.decode_s_per_token.value
         return max(budget_end - now, self.decode_s_per_token.value)
 
-    def _wait_s(self, now: float, replicas: tuple[EngineStats, ...]) -> float:
+    def _wait_s(self, now: float, replicas: tuple[EngineStats, ...], polled_at: float) -> float:
         if not replicas or any(r.max_running is None for r in replicas):
             return 0.0  # batch size unknown: the engine takes it (as the queue rule says)
         slots = sum(r.max_running or 0 for r in replicas)
         ours = sorted(self.in_flight, key=lambda r: r.started_at)
-        engines_hold = sum(r.running + r.waiting for r in replicas)
+        engines_held = sum(r.running + r.waiting for r in replicas)
+        ours_then = sum(r.started_at <= polled_at for r in ours)
+        ours_then += sum(t > polled_at for t in self._finished_at)
         mean = self._duration_s(64, 1 << 30)
         # Other routers' requests: the engines count them, this router does not know them.
-        others = max(engines_hold - len(ours), 0)
+        others = max(engines_held - ours_then, 0)
         ahead = [(self._remaining_s(r, now), self._duration_s(r.prompt_tokens, r.budget))
                  for r in ours] + [(mean / 2, mean)] * others  # fmt: skip
         free_at = [remaining for remaining, _ in ahead[:slots]]

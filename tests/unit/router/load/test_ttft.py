@@ -25,7 +25,7 @@ def trained(prefill_s: float = 0.1, decode_s: float = 0.05, tokens: int = 20) ->
     each at ``decode_s`` apart, stopping well within their budgets."""
     model = TtftModel()
     for i in range(30):
-        start = 100.0 * i
+        start = 100.0 * i - 10_000  # long before the tests' clock starts
         record = model.started(start, ROOMY, Prediction(0.0, 0.0))
         model.first_token(record, start + prefill_s)
         record.saw(GenerationChunk(usage=Usage(10, tokens)))
@@ -55,7 +55,7 @@ def test_prefill_is_learned_as_a_line_in_prompt_tokens() -> None:
 
 def test_a_free_slot_means_prefill_only() -> None:
     model = trained(prefill_s=0.1)
-    prediction = model.predict(0.0, batch(running=1), SHORT)
+    prediction = model.predict(0.0, batch(running=1), 0.0, SHORT)
     assert prediction.wait_s == 0.0 and prediction.ttft_s == pytest.approx(0.1, rel=0.01)
 
 
@@ -66,7 +66,7 @@ def test_a_full_batch_waits_for_the_first_request_to_end() -> None:
     second = model.started(0.5, SHORT, Prediction(0.0, 0.1))
     model.first_token(second, 0.6)
     # At t=0.6 both slots are busy: the first ends at 0.1 + 1.0, the second at 1.6.
-    prediction = model.predict(0.6, batch(running=2), SHORT)
+    prediction = model.predict(0.6, batch(running=2), 0.6, SHORT)
     assert prediction.wait_s == pytest.approx(0.5, abs=0.01)
     assert prediction.ttft_s == pytest.approx(0.6, abs=0.01)
 
@@ -75,7 +75,7 @@ def test_requests_queued_before_take_the_free_slots_first() -> None:
     model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)  # each takes 1.1 s
     for _ in range(4):  # 2 running (just started), 2 waiting
         model.started(0.0, SHORT, Prediction(0.0, 0.0))
-    prediction = model.predict(0.0, batch(running=2, waiting=2), SHORT)
+    prediction = model.predict(0.0, batch(running=2, waiting=2), 0.0, SHORT)
     # Both slots free at 1.1, the waiting two take them until 2.2: this one starts then.
     assert prediction.wait_s == pytest.approx(2.2, abs=0.01)
 
@@ -84,20 +84,20 @@ def test_a_small_budget_ends_sooner() -> None:
     model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)
     for _ in range(2):
         model.started(0.0, RequestSize(prompt_tokens=10, budget=2), Prediction(0.0, 0.0))
-    assert model.predict(0.0, batch(running=2), SHORT).wait_s == pytest.approx(0.2, abs=0.01)
+    assert model.predict(0.0, batch(running=2), 0.0, SHORT).wait_s == pytest.approx(0.2, abs=0.01)
 
 
 def test_other_routers_requests_count_from_the_engines_numbers() -> None:
     model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)
     # None of the engine's two running requests is this router's: half done each.
-    prediction = model.predict(0.0, batch(running=2), SHORT)
+    prediction = model.predict(0.0, batch(running=2), 0.0, SHORT)
     # A typical request takes 0.1 + 20 x 0.05 = 1.1 s.
     assert prediction.wait_s == pytest.approx(0.55, abs=0.01)
 
 
 def test_an_unknown_batch_size_never_predicts_a_wait() -> None:
     model = trained()
-    assert model.predict(0.0, batch(running=50, slots=None), SHORT).wait_s == 0.0
+    assert model.predict(0.0, batch(running=50, slots=None), 0.0, SHORT).wait_s == 0.0
 
 
 def test_only_requests_that_found_a_free_slot_teach_the_prefill() -> None:
@@ -142,5 +142,18 @@ def test_a_request_past_its_natural_length_is_expected_to_run_to_its_budget() ->
     other = model.started(0.0, ROOMY, Prediction(0.0, 0.0))
     model.first_token(other, 0.1)
     # At 2.0 both are past 20 tokens (0.1 + 1.0): they run to 100 tokens, 5.1 s.
-    prediction = model.predict(2.0, batch(running=2), SHORT)
+    prediction = model.predict(2.0, batch(running=2), 2.0, SHORT)
     assert prediction.wait_s == pytest.approx(3.1, abs=0.05)
+
+
+def test_an_engine_count_that_lags_a_finished_request_is_no_other_routers() -> None:
+    model = trained(prefill_s=0.1, decode_s=0.05, tokens=20)
+    done = model.started(10.0, SHORT, Prediction(0.0, 0.0))
+    model.first_token(done, 10.1)
+    busy = model.started(10.0, SHORT, Prediction(0.0, 0.0))
+    model.first_token(busy, 10.1)
+    model.finished(done, 10.5)
+    # Polled at 10.4, before it finished: the engine still counts both; one slot is free.
+    assert model.predict(10.6, batch(running=2), 10.4, SHORT).wait_s == 0.0
+    # Polled at 10.6 an engine that still held two would hold another router's request.
+    assert model.predict(10.6, batch(running=2), 10.6, SHORT).wait_s > 0.0
