@@ -50,7 +50,6 @@ class SaturationView:
         clock: Callable[[], float],
     ) -> None:
         self._poller, self._models, self._clock = poller, dict(models), clock
-        self._in_flight: dict[str, int] = dict.fromkeys(self._models, 0)
         self._refused_at: dict[str, float] = {}
         self._ttft = {model_id: TtftModel() for model_id in self._models}
         self._errors: dict[str, list[float]] = {model_id: [] for model_id in self._models}
@@ -87,7 +86,7 @@ class SaturationView:
 
     def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> tuple[int, bool]:
         """(requests queued, whether a batch slot is free for one more)."""
-        in_flight = self._in_flight[model_id]
+        in_flight = len(self._ttft[model_id].in_flight)
         waiting = sum(r.waiting for r in replicas)
         unseen = in_flight - sum(r.running for r in replicas) - waiting
         if any(r.max_running is None for r in replicas):
@@ -103,7 +102,7 @@ class SaturationView:
         return list(self._models)
 
     def in_flight(self, model_id: str) -> int:
-        return self._in_flight[model_id]
+        return len(self._ttft[model_id].in_flight)
 
     def refused(self, model_id: str) -> None:
         """Ray Serve's bounded queue refused a request: saturated right now."""
@@ -113,20 +112,17 @@ class SaturationView:
         self, model_id: str, size: RequestSize = NOMINAL, predicted: Prediction | None = None
     ) -> InFlight:
         with self._lock:
-            self._in_flight[model_id] += 1
-            guess = predicted or Prediction(0.0, 0.0)
-            return self._ttft[model_id].started(self._clock(), size, guess)
+            return self._ttft[model_id].started(self._clock(), size, predicted)
 
     def first_token(self, model_id: str, record: InFlight) -> None:
         with self._lock:
             error = self._ttft[model_id].first_token(record, self._clock())
-            if len(self._errors[model_id]) < MAX_ERROR_SAMPLES:
+            if error is not None and len(self._errors[model_id]) < MAX_ERROR_SAMPLES:
                 self._errors[model_id].append(error)
 
     def finished(self, model_id: str, record: InFlight) -> None:
         # Also called by a stream's finalizer, which may run on another thread.
         with self._lock:
-            self._in_flight[model_id] -= 1
             self._ttft[model_id].finished(record, self._clock())
 
     def prediction_errors(self, model_id: str) -> list[float]:

@@ -72,8 +72,7 @@ class InFlight:
     started_at: float
     prompt_tokens: int
     budget: int  # the most tokens it may generate
-    predicted_ttft_s: float
-    found_free_slot: bool  # predicted wait 0: its TTFT is prefill only
+    predicted: "Prediction | None"  # None: sent without one (past the model's limits)
     first_token_at: float | None = None
     completion_tokens: int | None = None  # from the engine's usage, once it says
 
@@ -115,20 +114,20 @@ class TtftModel:
         wait = self._wait_s(now, tuple(replicas), polled_at)
         return Prediction(wait, wait + self.prefill_s(size.prompt_tokens))
 
-    def started(self, now: float, size: RequestSize, predicted: Prediction) -> InFlight:
-        record = InFlight(
-            now, size.prompt_tokens, size.budget, predicted.ttft_s, predicted.wait_s == 0.0
-        )
+    def started(self, now: float, size: RequestSize, predicted: Prediction | None) -> InFlight:
+        record = InFlight(now, size.prompt_tokens, size.budget, predicted)
         self.in_flight.append(record)
         return record
 
-    def first_token(self, record: InFlight, now: float) -> float:
-        """Learn from the first token; the prediction's relative error."""
+    def first_token(self, record: InFlight, now: float) -> float | None:
+        """Learn from the first token; the prediction's relative error, if there was one."""
         record.first_token_at = now
-        measured = now - record.started_at
-        if record.found_free_slot:
+        measured, predicted = now - record.started_at, record.predicted
+        if predicted is None:
+            return None
+        if predicted.wait_s == 0.0:  # it found a free slot: its TTFT was the prefill
             self.prefill_s.observe(record.prompt_tokens, measured)
-        return abs(record.predicted_ttft_s - measured) / max(measured, 1e-3)
+        return abs(predicted.ttft_s - measured) / max(measured, 1e-3)
 
     def finished(self, record: InFlight, now: float) -> None:
         if record in self.in_flight:
