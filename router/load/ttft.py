@@ -65,7 +65,7 @@ class WeightedLine:
         return max(self._y.value + slope * (x - self._x.value), 0.0)
 
 
-@dataclass
+@dataclass(eq=False)  # each request is itself: two alike are still two
 class InFlight:
     """One request this router sent to the model, until its stream closes."""
 

@@ -157,3 +157,11 @@ def test_an_engine_count_that_lags_a_finished_request_is_no_other_routers() -> N
     assert model.predict(10.6, batch(running=2), 10.4, SHORT).wait_s == 0.0
     # Polled at 10.6 an engine that still held two would hold another router's request.
     assert model.predict(10.6, batch(running=2), 10.6, SHORT).wait_s > 0.0
+
+
+def test_two_alike_requests_are_two() -> None:
+    model = TtftModel()
+    first, second = (model.started(0.0, SHORT, None) for _ in range(2))
+    model.first_token(second, 0.2)
+    model.finished(second, 1.0)
+    assert model.in_flight == [first] and model.in_flight[0] is first
