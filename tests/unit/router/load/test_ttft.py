@@ -162,6 +162,5 @@ def test_an_engine_count_that_lags_a_finished_request_is_no_other_routers() -> N
 def test_two_alike_requests_are_two() -> None:
     model = TtftModel()
     first, second = (model.started(0.0, SHORT, None) for _ in range(2))
-    model.first_token(second, 0.2)
     model.finished(second, 1.0)
     assert model.in_flight == [first] and model.in_flight[0] is first
