@@ -34,7 +34,9 @@ def overflowing_app(workdir: Path) -> Iterator[tuple[str, int]]:
         engine="vllm",
         vllm=vllm,
         deployment={"num_replicas": 2, "max_ongoing_requests": 3, "num_cpus": 0.5},
-        saturation={"max_waiting_per_replica": 1},
+        # Two engines on one core answer the stats probe late under load: 3 s before their
+        # stats count as stale keeps the local batches in use.
+        saturation={"max_waiting_per_replica": 1, "stale_after_s": 3},
     )
     config = write_config(workdir / "models.yaml", raw)
     metrics_port = free_port()
