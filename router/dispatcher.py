@@ -87,11 +87,11 @@ class Dispatcher:
         """``key``: the caller's key name (None: unnamed), which pays for an overflow;
         ``policy``: its policy. A ``sheddable`` key's requests go first when the fleet is
         busy: a local model counts as saturated for them at half its queue limit, and
-        they never overflow to a paid provider."""
-        sheddable = policy.sheddable
+        they never overflow to a paid provider. A key's ``ttft_target_s`` replaces each
+        local model's own rule for its requests."""
         ranked = [r.model_id for r in decision.ranked]
         local = [m for m in ranked if m not in self._breakers]
-        external = [] if sheddable else [m for m in ranked if m in self._breakers]
+        external = [] if policy.sheddable else [m for m in ranked if m in self._breakers]
         over_budget = bool(external) and not self._spend.allows(key)
         order = [m for m in ranked if m in local or (m in external and not over_budget)]
         # The first one skipped is the chosen model (the overflow metric's "from").
@@ -102,13 +102,13 @@ class Dispatcher:
             deadline = asyncio.get_running_loop().time() + self._timeout_s
         size = _request_size(request, decision)
         for model_id in order:
-            outcome = await self._try(model_id, request, size, sheddable, key, deadline)
+            outcome = await self._try(model_id, request, size, policy, key, deadline)
             if isinstance(outcome, PrimedStream):
                 return Dispatched(outcome, tuple(skipped))
             skipped.append(outcome)
         if over_budget and policy.over_budget == "wait" and local:
             # Rather than pay: its first local model, past that model's saturation limits.
-            outcome = await self._try_local(local[0], request, size, sheddable, deadline, True)
+            outcome = await self._try_local(local[0], request, size, policy, deadline, True)
             if isinstance(outcome, PrimedStream):
                 return Dispatched(outcome, tuple(skipped))
             skipped.append(outcome)
@@ -119,13 +119,13 @@ class Dispatcher:
         model_id: str,
         request: GenerationRequest,
         size: RequestSize,
-        sheddable: bool,
+        policy: KeyPolicy,
         key: str | None,
         deadline: float | None,
     ) -> PrimedStream | Skipped:
         if model_id in self._breakers:
             return await self._try_external(model_id, request, key, deadline)
-        return await self._try_local(model_id, request, size, sheddable, deadline)
+        return await self._try_local(model_id, request, size, policy, deadline)
 
     async def _try_external(
         self, model_id: str, request: GenerationRequest, key: str | None, deadline: float | None
@@ -170,13 +170,14 @@ class Dispatcher:
         model_id: str,
         request: GenerationRequest,
         size: RequestSize,
-        sheddable: bool,
+        policy: KeyPolicy,
         deadline: float | None,
         past_limits: bool = False,
     ) -> PrimedStream | Skipped:
         """``past_limits``: sent even when saturated (its queue may still refuse)."""
         saturation = self._saturation
-        state = saturation.state(model_id, headroom=0.5 if sheddable else 1.0, size=size)
+        headroom = 0.5 if policy.sheddable else 1.0
+        state = saturation.state(model_id, headroom, size, policy.ttft_target_s)
         if state.saturated and not past_limits:
             return Skipped(model_id, state.reason or "saturated")
         record = saturation.started(model_id, size, state.predicted)

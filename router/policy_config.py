@@ -120,6 +120,12 @@ class KeyPolicy(StrictModel):
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_minute: int | None = Field(None, ge=1)
     sheddable: bool = Field(False, description="refused first when the fleet is busy")
+    ttft_target_s: float | None = Field(
+        None,
+        gt=0,
+        description="its requests overflow when the predicted time to first token on a"
+        " local model exceeds this, in place of that model's own rule (null: the model's)",
+    )
     external_budget: SpendBudget = SpendBudget()
     over_budget: Literal["wait", "refuse"] = Field(
         "wait",

@@ -5,8 +5,9 @@ router's own requests in flight to the model, and recent back-pressure refusals.
 per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
-- with ``ttft_target_s``: the request's predicted time to first token there
-  (``router.load.ttft``) exceeds it                                -> ``ttft``
+- with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place):
+  the request's predicted time to first token there (``router.load.ttft``) exceeds it
+                                                                   -> ``ttft``
 - without: one more request would make the queue per replica exceed
   ``max_waiting_per_replica`` (0: saturated as soon as no batch slot is free) -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
@@ -56,10 +57,15 @@ class SaturationView:
         self._lock = threading.Lock()
 
     def state(
-        self, model_id: str, headroom: float = 1.0, size: RequestSize = NOMINAL
+        self,
+        model_id: str,
+        headroom: float = 1.0,
+        size: RequestSize = NOMINAL,
+        ttft_target_s: float | None = None,
     ) -> Saturation:
         """``headroom`` scales the queue limit and the TTFT target (sheddable traffic stops
-        at half of them); ``size``: the request's, for its predicted TTFT."""
+        at half of them); ``size``: the request's, for its predicted TTFT;
+        ``ttft_target_s``: the caller's own target, in place of the model's rule."""
         model, load = self._models[model_id], self._poller.load(model_id)
         rules = model.saturation
         now = self._clock()
@@ -71,8 +77,9 @@ class SaturationView:
         per_replica = queued / len(load.replicas)
         with self._lock:
             predicted = self._ttft[model_id].predict(now, load.replicas, load.polled_at, size)
-        if rules.ttft_target_s is not None:
-            if predicted.ttft_s > rules.ttft_target_s * headroom:
+        target_s = ttft_target_s if ttft_target_s is not None else rules.ttft_target_s
+        if target_s is not None:
+            if predicted.ttft_s > target_s * headroom:
                 return Saturation(True, "ttft", per_replica, predicted)
         else:
             # The request being placed waits too unless a batch slot is free for it.

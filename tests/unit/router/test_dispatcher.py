@@ -127,3 +127,27 @@ async def test_the_deployment_budget_binds_every_key() -> None:
         await served_by(dispatcher, "b", REFUSES)
     clock.now += 86401
     assert await served_by(dispatcher, "b", REFUSES) == PROVIDER
+
+
+class FullBatch:
+    """One replica running a full batch of 8 (a LoadSource)."""
+
+    async def replica_stats(self) -> list[EngineStats]:
+        return [EngineStats(0.0, running=8, waiting=0, max_running=8)]
+
+
+async def test_a_keys_ttft_target_decides_its_overflow() -> None:
+    """The untrained predictor says SmolLM2's first slot frees in ~6.5 s: a key that wants
+    1 s overflows, one that accepts 10 s stays, as does a key without a target (SmolLM2's
+    own rule: a queue of 5)."""
+    clock = FakeClock()
+    smol = smol_only_config().models[0]
+    poller = LoadPoller({smol.id: FullBatch()}, interval_s=1.0, clock=clock)
+    await poller.poll_once()
+    saturation = SaturationView(poller, {smol.id: smol}, clock)
+    breaker = CircuitBreaker(CircuitBreakerSettings(), clock)
+    engines = {smol.id: Answers(), PROVIDER: Answers()}
+    dispatcher = Dispatcher(engines, saturation, {PROVIDER: breaker}, guard(clock))
+    assert await served_by(dispatcher, "k", KeyPolicy(ttft_target_s=1.0)) == PROVIDER
+    assert await served_by(dispatcher, "k", KeyPolicy(ttft_target_s=10.0)) == smol.id
+    assert await served_by(dispatcher, "k", KeyPolicy()) == smol.id

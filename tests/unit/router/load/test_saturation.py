@@ -178,3 +178,13 @@ def test_with_a_generous_ttft_target_a_long_queue_stays_local() -> None:
     # The 5 waiting take 5 of the 8 slots as they free (~6.55 s); this one takes a 6th.
     assert state.predicted.wait_s == pytest.approx((0.3 + 12.8) / 2)
     assert saturation.state(SMOL, headroom=0.1).reason == "ttft"  # sheddable: stricter
+
+
+def test_a_callers_ttft_target_replaces_the_models_rule() -> None:
+    saturation, poller = view(Replicas(stats(8, 0, max_running=8)), FakeClock())
+    poll(poller)
+    assert not saturation.state(SMOL).saturated  # the queue rule: room for 5 waiting
+    # A full batch whose first slot frees in ~6.5 s: a key that wants 1 s overflows, one
+    # that accepts 10 s stays.
+    assert saturation.state(SMOL, ttft_target_s=1.0).reason == "ttft"
+    assert not saturation.state(SMOL, ttft_target_s=10.0).saturated
