@@ -14,7 +14,15 @@ Input: a Prometheus that scrapes Ray's metrics port (``--prometheus URL``, over
   law with the same latency), so concurrency scales by the inverse of the share served;
 - replicas needed = ceil(peak demand / (batch slots per replica x target utilisation)),
   at least 1. Unknown (``-``) when nothing was served locally or the engine reports no
-  fixed batch size.
+  fixed batch size;
+- replicas for the TTFT target (the model's ``saturation.ttft_target_s``, exported by the
+  router, or ``--ttft-target``): the fewest whose TTFT p95 at peak demand is within it,
+  with the TTFT predictor's terms: TTFT = the wait for a batch slot + the prefill (the
+  router's learned ``switchboard_prefill_seconds``), and a request holds its slot for the
+  service time (mean end-to-end - mean TTFT + prefill, of the requests served here). The
+  wait is Erlang C's (M/M/c: c = replicas x slots, offered load = peak demand): P(wait >
+  t) = C(c, a) exp(-(c - a) t / service), at most 5 % beyond target - prefill. Unknown
+  when the prefill alone exceeds the target or the series are missing.
 
 The share is the window's average while peak busy is its peak, so pick a window around
 the busy period: a long quiet window dilutes the share and under-estimates demand.
@@ -27,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_TARGET = 0.7
+TTFT_QUANTILE = 0.95  # the TTFT target holds for this share of requests
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,9 @@ class ModelLoad:
     kept: float  # chose it and were not sent elsewhere: served here, or refused
     overflowed: float  # chose it and were served elsewhere
     refused: float  # chose it and were refused with 429
+    service_s: float | None = None  # how long a request served here held its batch slot
+    prefill_s: float | None = None  # the TTFT predictor's learned prefill (short prompt)
+    ttft_target_s: float | None = None  # the model's configured target, if any
 
     @property
     def chose(self) -> float:
@@ -56,9 +68,14 @@ class CapacityPlan:
     refused_share: float
     peak_demand: float | None
     replicas_needed: int | None
+    ttft_target_s: float | None
+    replicas_for_ttft: int | None
 
 
-def plan(load: ModelLoad, target_utilisation: float) -> CapacityPlan:
+def plan(
+    load: ModelLoad, target_utilisation: float, ttft_target_s: float | None = None
+) -> CapacityPlan:
+    """``ttft_target_s``: in place of the model's own target."""
     chose = load.chose
     overflow_share = load.overflowed / chose if chose else 0.0
     refused_share = load.refused / chose if chose else 0.0
@@ -68,13 +85,44 @@ def plan(load: ModelLoad, target_utilisation: float) -> CapacityPlan:
     if demand is not None and load.slots_per_replica:
         per_replica = load.slots_per_replica * target_utilisation
         needed = max(1, math.ceil(round(demand / per_replica, 9)))  # 9: float noise
-    return CapacityPlan(load, overflow_share, refused_share, demand, needed)
+    target = load.ttft_target_s if ttft_target_s is None else ttft_target_s
+    for_ttft = None
+    if demand is not None and target is not None:
+        for_ttft = replicas_for_ttft(load, demand, target)
+    return CapacityPlan(load, overflow_share, refused_share, demand, needed, target, for_ttft)
+
+
+def replicas_for_ttft(load: ModelLoad, demand: float, target_s: float) -> int | None:
+    """The fewest replicas whose TTFT p95 at ``demand`` requests at once is within
+    ``target_s`` (see the module's docstring)."""
+    slots, service, prefill = load.slots_per_replica, load.service_s, load.prefill_s
+    if not slots or service is None or service <= 0 or prefill is None or prefill > target_s:
+        return None
+    per_replica = round(slots)
+    wait_budget = (target_s - prefill) / service  # in service times
+    replicas = max(1, math.floor(demand / per_replica))  # fewer: the queue grows without end
+    while _waits_beyond(replicas * per_replica, demand, wait_budget) > 1 - TTFT_QUANTILE:
+        replicas += 1
+    return replicas
+
+
+def _waits_beyond(servers: int, offered: float, t: float) -> float:
+    """Erlang C: the share of requests that wait longer than ``t`` service times in an
+    M/M/``servers`` queue with ``offered`` erlangs."""
+    if offered >= servers:
+        return 1.0
+    blocked = 1.0  # Erlang B, by its recurrence over the servers
+    for k in range(1, servers + 1):
+        blocked = offered * blocked / (k + offered * blocked)
+    waits = servers * blocked / (servers - offered * (1 - blocked))
+    return waits * math.exp(-(servers - offered) * t)
 
 
 def render(plans: list[CapacityPlan], target_utilisation: float) -> str:
     header = ("model", "replicas", "slots/replica", "util mean", "util peak", "peak queue",
               "requests", "overflow share", "refused share", "peak demand",
-              f"replicas needed @{target_utilisation:.0%}")  # fmt: skip
+              f"replicas needed @{target_utilisation:.0%}", "ttft target",
+              f"replicas needed @TTFT p{TTFT_QUANTILE * 100:.0f}")  # fmt: skip
     rows = [header] + [_row(p) for p in plans]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -86,7 +134,8 @@ def _row(p: CapacityPlan) -> tuple[str, ...]:
     return (load.model, str(load.replicas), _num(load.slots_per_replica),
             _pct(load.mean_utilisation), _pct(load.peak_utilisation), _num(load.peak_queue),
             f"{load.chose:.0f}", _pct(p.overflow_share), _pct(p.refused_share),
-            _num(p.peak_demand), "-" if needed is None else str(needed))  # fmt: skip
+            _num(p.peak_demand), _count(needed), _seconds(p.ttft_target_s),
+            _count(p.replicas_for_ttft))  # fmt: skip
 
 
 def _num(value: float | None) -> str:
@@ -95,6 +144,14 @@ def _num(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}s"
 
 
 def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -114,6 +171,10 @@ def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
         "--target-utilisation", type=float, default=DEFAULT_TARGET,
         help=f"batch-slot use to plan for (default {DEFAULT_TARGET})",
     )  # fmt: skip
+    capacity.add_argument(
+        "--ttft-target", type=float, metavar="SECONDS",
+        help="TTFT p95 to plan for, in place of each model's configured target",
+    )  # fmt: skip
     capacity.set_defaults(func=_capacity)
 
 
@@ -122,6 +183,9 @@ def _capacity(args: argparse.Namespace) -> int:
 
     if not 0 < args.target_utilisation <= 1:
         print("switchboard: --target-utilisation must be in (0, 1]", file=sys.stderr)
+        return 2
+    if args.ttft_target is not None and args.ttft_target <= 0:
+        print("switchboard: --ttft-target must be positive", file=sys.stderr)
         return 2
     try:
         if args.prometheus:
@@ -134,7 +198,7 @@ def _capacity(args: argparse.Namespace) -> int:
     if not observed.loads:
         print("switchboard: no switchboard_engine_* series found", file=sys.stderr)
         return 1
-    plans = [plan(load, args.target_utilisation) for load in observed.loads]
+    plans = [plan(load, args.target_utilisation, args.ttft_target) for load in observed.loads]
     print(render(plans, args.target_utilisation))
     for note in observed.notes:
         print(f"note: {note}")

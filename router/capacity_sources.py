@@ -35,6 +35,10 @@ WAITING = "ray_switchboard_engine_waiting"
 SLOTS = "ray_switchboard_engine_batch_slots"
 REQUESTS = "ray_switchboard_requests_total"
 OVERFLOW = "ray_switchboard_overflow_total"
+E2E = "ray_switchboard_e2e_seconds"
+TTFT = "ray_switchboard_ttft_seconds"
+PREFILL = "ray_switchboard_prefill_seconds"
+TTFT_TARGET = "ray_switchboard_ttft_target_seconds"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -69,7 +73,12 @@ def prometheus_queries(window_s: int) -> dict[str, str]:
         "kept": f'sum by (model) (increase({REQUESTS}{{route!="overflow"}}[{w}]))',
         "refused": f'sum by (model) (increase({REQUESTS}{{outcome="429"}}[{w}]))',
         "overflowed": f"sum by (model) (increase({OVERFLOW}[{w}]))",
-    }
+        **{f"{name}_{part}": f"sum by (model) (increase({series}_{part}[{w}]))"
+           for name, series in (("e2e", E2E), ("ttft", TTFT)) for part in ("sum", "count")},
+        # The router replicas' learned prefills differ a little: plan with the slowest.
+        "prefill": f"max by (model) (avg_over_time({PREFILL}[{w}]))",
+        "ttft_target": f"max by (model) (max_over_time({TTFT_TARGET}[{w}]))",
+    }  # fmt: skip
 
 
 def from_prometheus(url: str, window: str, fetch: Fetch | None = None) -> Observed:
@@ -113,7 +122,11 @@ def from_snapshots(paths: Sequence[Path]) -> Observed:
         "kept": counted("kept"),
         "refused": counted("refused"),
         "overflowed": counted(OVERFLOW),
-    }
+        **{f"{name}_{part}": counted(f"{series}_{part}")
+           for name, series in (("e2e", E2E), ("ttft", TTFT)) for part in ("sum", "count")},
+        "prefill": _mean(s["prefill_max"] for s in scrapes),
+        "ttft_target": _peak(s["ttft_target_max"] for s in scrapes),
+    }  # fmt: skip
     return assemble(values)
 
 
@@ -127,8 +140,10 @@ def _scrape(path: Path) -> dict[str, ByModel]:
     sums: dict[str, ByModel] = defaultdict(lambda: defaultdict(float))
     for sample in samples:
         model, labels = sample.labels.get("model", ""), sample.labels
-        if sample.name == SLOTS:
-            sums["slot_max"][model] = max(sums["slot_max"][model], sample.value)
+        for gauge, slowest in ((SLOTS, "slot_max"), (PREFILL, "prefill_max"),
+                               (TTFT_TARGET, "ttft_target_max")):  # fmt: skip
+            if sample.name == gauge:  # the same for every replica, or plan with the worst
+                sums[slowest][model] = max(sums[slowest][model], sample.value)
         if sample.name == RUNNING:
             sums["replicas"][model] += 1
         if sample.name == REQUESTS:
@@ -157,10 +172,24 @@ def assemble(values: Mapping[str, Mapping[str, float]]) -> Observed:
             kept=values["kept"].get(m, 0.0),
             overflowed=overflowed.get(m, 0.0),
             refused=values["refused"].get(m, 0.0),
+            service_s=_service_s(values, m),
+            prefill_s=values["prefill"].get(m),
+            ttft_target_s=values["ttft_target"].get(m),
         )
         for m in models
     ]
     return Observed(loads, notes)
+
+
+def _service_s(values: Mapping[str, Mapping[str, float]], model: str) -> float | None:
+    """How long a request served here held its batch slot, on average: its time from
+    the first token to the end, plus the prefill."""
+    count, prefill = values["e2e_count"].get(model), values["prefill"].get(model)
+    if not count or prefill is None or not values["ttft_count"].get(model):
+        return None
+    e2e = values["e2e_sum"].get(model, 0.0) / count
+    ttft = values["ttft_sum"].get(model, 0.0) / values["ttft_count"][model]
+    return max(e2e - ttft, 0.0) + prefill
 
 
 def _attribute(overflowed: Mapping[str, float], models: list[str]) -> tuple[ByModel, list[str]]:
@@ -185,6 +214,15 @@ def _ratio(numerator: ByModel, denominator: ByModel) -> ByModel:
 
 def _add(a: ByModel, b: ByModel) -> ByModel:
     return {m: a.get(m, 0.0) + b.get(m, 0.0) for m in a.keys() | b.keys()}
+
+
+def _mean(maps: Iterable[Mapping[str, float]]) -> ByModel:
+    """Per model, the mean over the maps that have it."""
+    seen: dict[str, list[float]] = defaultdict(list)
+    for values in maps:
+        for m, v in values.items():
+            seen[m].append(v)
+    return {m: sum(vs) / len(vs) for m, vs in seen.items()}
 
 
 def _peak(maps: Iterable[Mapping[str, float]]) -> ByModel:

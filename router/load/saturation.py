@@ -138,5 +138,9 @@ class SaturationView:
             errors, self._errors[model_id] = self._errors[model_id], []
             return errors
 
+    def ttft_target_s(self, model_id: str) -> float | None:
+        """The model's own target (None: it follows the queue rule)."""
+        return self._models[model_id].saturation.ttft_target_s
+
     def rates(self, model_id: str) -> TtftModel:
         return self._ttft[model_id]

@@ -21,7 +21,9 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
   (0/1), ``switchboard_router_in_flight{model}``,
   ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open), and the TTFT
   predictor (``router.load.ttft``): ``switchboard_ttft_predicted_seconds{model}`` for a
-  short request now, the learned ``switchboard_decode_seconds_per_token{model}``, and
+  short request now, the learned ``switchboard_prefill_seconds{model}`` (of a short
+  prompt) and ``switchboard_decode_seconds_per_token{model}``, the model's configured
+  ``switchboard_ttft_target_seconds{model}`` (where it has one), and
   ``switchboard_ttft_prediction_error{model}``: |predicted - measured| / measured for
   each local request's TTFT (measured from its dispatch, which excludes routing).
 """
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from router.errors import ApiError, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
+from router.load.ttft import NOMINAL
 from router.metrics.instruments import Instruments
 from router.request_log import log_served
 from router.routing.decision import Decision
@@ -105,6 +108,12 @@ class RouterMetrics:
         self.ttft_predicted = instruments.gauge(
             "switchboard_ttft_predicted_seconds", "Predicted TTFT of a short request now",
             by_model)  # fmt: skip
+        self.prefill = instruments.gauge(
+            "switchboard_prefill_seconds", "Learned prefill time of a short prompt", by_model
+        )
+        self.ttft_target = instruments.gauge(
+            "switchboard_ttft_target_seconds", "The model's configured TTFT target", by_model
+        )
         self.decode_rate = instruments.gauge(
             "switchboard_decode_seconds_per_token", "Learned decode time per output token",
             by_model)  # fmt: skip
@@ -165,7 +174,12 @@ class RouterMetrics:
             self.in_flight.set(saturation.in_flight(model_id), tags)
             if state.predicted is not None:
                 self.ttft_predicted.set(state.predicted.ttft_s, tags)
-            self.decode_rate.set(saturation.rates(model_id).decode_s_per_token.value, tags)
+            rates = saturation.rates(model_id)
+            self.prefill.set(rates.prefill_s(NOMINAL.prompt_tokens), tags)
+            self.decode_rate.set(rates.decode_s_per_token.value, tags)
+            target_s = saturation.ttft_target_s(model_id)
+            if target_s is not None:
+                self.ttft_target.set(target_s, tags)
             for error in saturation.prediction_errors(model_id):
                 self.ttft_error.observe(error, tags)
         for provider, breaker in breakers.items():

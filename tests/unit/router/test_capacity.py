@@ -106,7 +106,62 @@ def test_the_command_prints_a_row_per_local_model(capsys: pytest.CaptureFixture[
     assert out[0].split()[:2] == ["model", "replicas"] and "@50%" in out[0]
     (row,) = [line.split() for line in out[1:]]
     expected = plan(from_snapshots(SNAPSHOTS).loads[0], 0.5).replicas_needed
-    assert row[0] == SMOL and row[-1] == str(expected)
+    # These scrapes predate the predictor's series: no TTFT target, no plan for one.
+    assert row[0] == SMOL and row[-3:] == [str(expected), "-", "-"]
+
+
+def ttft_load(demand: float, target_s: float, **fields: float | None) -> ModelLoad:
+    """Nothing turned away, so peak demand = peak busy."""
+    base: dict[str, float | None] = dict(slots_per_replica=1, service_s=1.0, prefill_s=0.0)
+    return load(peak_busy=demand, overflowed=0, ttft_target_s=target_s, **(base | fields))
+
+
+def test_the_ttft_plan_follows_erlang_c() -> None:
+    """One slot, half busy: half the requests wait, and P(wait > t) = 0.5 exp(-0.5 t), so
+    one replica holds a p95 target of 2 ln 10 = 4.61 service times, and not 4.5."""
+    assert plan(ttft_load(0.5, target_s=4.7), 0.7).replicas_for_ttft == 1
+    assert plan(ttft_load(0.5, target_s=4.5), 0.7).replicas_for_ttft == 2
+    # The prefill comes off the wait the target allows; the flag replaces the target.
+    assert plan(ttft_load(0.5, target_s=4.7, prefill_s=0.2), 0.7).replicas_for_ttft == 2
+    assert plan(ttft_load(0.5, target_s=0.1), 0.7, ttft_target_s=4.7).replicas_for_ttft == 1
+
+
+def test_a_tight_target_needs_more_than_the_batch_slots_a_loose_one_less() -> None:
+    busy = dict(slots_per_replica=8, service_s=2.0, prefill_s=0.1)
+    tight = plan(ttft_load(30, target_s=0.2, **busy), 1.0)
+    loose = plan(ttft_load(30, target_s=10.0, **busy), 1.0)
+    assert tight.replicas_needed == loose.replicas_needed == 4  # ceil(30 / 8)
+    assert tight.replicas_for_ttft is not None and loose.replicas_for_ttft is not None
+    assert tight.replicas_for_ttft > 4 >= loose.replicas_for_ttft
+
+
+def test_no_ttft_plan_without_its_inputs_or_below_the_prefill() -> None:
+    assert plan(ttft_load(2, target_s=0.1, prefill_s=0.3), 0.7).replicas_for_ttft is None
+    assert plan(ttft_load(2, target_s=1.0, service_s=None), 0.7).replicas_for_ttft is None
+    assert plan(ttft_load(0, target_s=1.0), 0.7).replicas_for_ttft == 1  # idle
+
+
+def test_snapshots_carry_the_predictors_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router = "".join(
+        f'ray_switchboard_{name}{{model="a",replica="{r}"}} {value}\n'
+        for r, prefill in (("r1", 0.1), ("r2", 0.3))
+        for name, value in (("prefill_seconds", prefill), ("ttft_target_seconds", 2.0))
+    ) + "".join(
+        f'ray_switchboard_{name}_seconds_{part}{{model="a",replica="r1"}} {value}\n'
+        for name, total in (("e2e", 30.0), ("ttft", 5.0))
+        for part, value in (("sum", total), ("count", 10))
+    )  # fmt: skip
+    (tmp_path / "m.txt").write_text(two_models("") + router)
+    (a, _) = from_snapshots([tmp_path / "m.txt"]).loads
+    assert a.prefill_s == 0.3 and a.ttft_target_s == 2.0  # the slower router replica's
+    assert a.service_s == pytest.approx(3.0 - 0.5 + 0.3)  # e2e - TTFT + prefill, means
+    assert main(["capacity", "--snapshot", str(tmp_path / "m.txt")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    expected = plan(a, 0.7).replicas_for_ttft
+    assert expected is not None and rows[0][-2:] == ["2s", str(expected)]
+    assert rows[1][-2:] == ["-", "-"]  # b has no target
 
 
 def two_models(overflow: str) -> str:

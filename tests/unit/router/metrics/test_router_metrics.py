@@ -86,7 +86,8 @@ def test_load_gauges_follow_the_saturation_view_and_the_circuit() -> None:
 
     poller = LoadPoller({SMOL: Busy()}, interval_s=0.25, clock=clock)
     asyncio.run(poller.poll_once())
-    view = SaturationView(poller, {SMOL: smol_only_config().models[0]}, clock)
+    smol = smol_only_config(saturation={"ttft_target_s": 2.5}).models[0]
+    view = SaturationView(poller, {SMOL: smol}, clock)
     view.started(SMOL)
     breaker = CircuitBreaker(CircuitBreakerSettings(failure_threshold=1, open_s=5), clock)
     breaker.failed()
@@ -95,6 +96,10 @@ def test_load_gauges_follow_the_saturation_view_and_the_circuit() -> None:
         'switchboard_model_saturated{model="smollm2-135m"} 1.0',
         'switchboard_router_in_flight{model="smollm2-135m"} 1.0',
         'switchboard_circuit_state{provider="external"} 2.0',
+        'switchboard_ttft_target_seconds{model="smollm2-135m"} 2.5',
+        # The untrained predictor's priors (router.load.ttft).
+        'switchboard_prefill_seconds{model="smollm2-135m"} 0.3',
+        'switchboard_decode_seconds_per_token{model="smollm2-135m"} 0.1',
     } <= samples(registry)
 
 
