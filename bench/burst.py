@@ -1,11 +1,13 @@
 """Overflow against a TTFT target vs today's queue rule, under open-loop bursts, in one run.
 
-SmolLM2 on Ray Serve (transformers engine, one replica, batches of ``--batch``) with the
-fake provider process as the overflow target (paced like a fast hosted API: 150 ms TTFT,
-25 ms per token). First the unloaded TTFT p95 and service time are measured; the target is
-twice that p95 (the issue's default) and the local capacity is batch / service time. Then
-each rule serves the same seeded Poisson arrivals at 0.5x, 1x and 2x the capacity and a
-3x burst, ``--phase-seconds`` each, with mixed prompts and answer budgets:
+SmolLM2 on Ray Serve (one replica on one core: vLLM's CPU build, the default fleet's
+engine, or ``--engine transformers``; batches of ``--batch``) with the fake provider
+process as the overflow target (paced like a fast hosted API: 150 ms TTFT, 25 ms per
+token). First, without overflow: the unloaded TTFT p95 and service times (one request at
+a time), and the local capacity: requests completed per second by ``--batch`` clients
+that keep the batch full. The target is twice the unloaded p95 (the issue's default).
+Then each rule serves the same seeded Poisson arrivals at 0.5x, 1x and 2x the capacity
+and a 3x burst, ``--phase-seconds`` each, with mixed prompts and answer budgets:
 - ``queue``: ``max_waiting_per_replica: 0`` (overflow once no batch slot is free);
 - ``ttft``: ``ttft_target_s`` = the target (overflow when the predicted TTFT exceeds it).
 Per phase: TTFT p50/p95/p99 of answered requests, the share over the target (SLO
@@ -16,11 +18,12 @@ predictor's median relative error comes from the router's
 
 Beside each phase, a clairvoyant oracle on the same arrivals: it knows every arrival and
 answer length in advance, serves locally whatever can start within the target on the
-batch (unloaded prefill and per-token times), in arrival order, and overflows the rest.
-Greedy, so its spend bounds the least possible from above (it meets the target by
-construction); regret = the rule's spend / the oracle's - 1.
+batch, in arrival order, and overflows the rest. Its service times are the engine's,
+measured alone and with the batch full (the capacity run), linear in between in the
+requests beside. Greedy, so its spend bounds the least possible from above (it meets the
+target by construction); regret = the rule's spend / the oracle's - 1.
 
-Usage: .venv/bin/python -m bench.burst [--phase-seconds 30] [--batch 2]
+Usage: .venv/bin/python -m bench.burst [--phase-seconds 30] [--batch 8] [--engine vllm]
 Writes bench/results/burst_<date>.json and .md. Loopback only; every phase is bounded.
 """
 
@@ -71,10 +74,23 @@ class Outcome:
 
 @dataclass(frozen=True)
 class LocalService:
-    """Unloaded: the oracle's service times."""
+    """The oracle's service times: measured alone and with the batch kept full, and in
+    between linear in the requests beside (a busy batch slows each engine step)."""
 
-    prefill_s: float
+    batch: int
+    prefill_s: float  # TTFT alone
     decode_s_per_token: float
+    full_prefill_s: float  # TTFT beside batch - 1 others
+    full_decode_s_per_token: float
+
+    def prefill(self, beside: int) -> float:
+        return self._between(self.prefill_s, self.full_prefill_s, beside)
+
+    def per_token(self, beside: int) -> float:
+        return self._between(self.decode_s_per_token, self.full_decode_s_per_token, beside)
+
+    def _between(self, alone: float, full: float, beside: int) -> float:
+        return alone + (full - alone) * beside / max(self.batch - 1, 1)
 
 
 @dataclass
@@ -130,12 +146,34 @@ async def open_loop(url: str, rate: float, seconds: float, seed: int) -> list[Ou
         return list(await asyncio.gather(*pending))
 
 
-def config(workdir: Path, name: str, batch: int, saturation: dict[str, Any]) -> Path:
+@dataclass(frozen=True)
+class Engine:
+    name: str  # vllm or transformers
+    batch: int
+
+
+def config(workdir: Path, name: str, engine: Engine, saturation: dict[str, Any]) -> Path:
+    """One replica on one core (core 1 stays for Ray, the router, provider and clients)."""
+    if engine.name == "vllm":
+        settings = {
+            "vllm": {
+                "dtype": "float32",
+                "enforce_eager": True,
+                "cpu_kv_cache_gib": 1,
+                "max_num_seqs": engine.batch,
+                "cpu_threads_bind": "0",
+            }
+        }
+    else:
+        settings = {
+            "transformers": {"dtype": "float32", "max_batch_size": engine.batch, "torch_threads": 1}
+        }
     raw = smol_only_raw(
-        deployment={"num_replicas": 1, "max_ongoing_requests": 16, "num_cpus": 1},
-        transformers={"dtype": "float32", "max_batch_size": batch, "torch_threads": 1},
+        engine=engine.name,
+        deployment={"num_replicas": 1, "max_ongoing_requests": 4 * engine.batch, "num_cpus": 1},
         saturation=saturation,
-    )
+        **settings,
+    )  # fmt: skip
     return write_config(workdir / f"models-{name}.yaml", raw)
 
 
@@ -162,15 +200,19 @@ def median_prediction_error(metrics_port: int) -> float | None:
 
 
 def oracle(
-    outcomes: list[Outcome], batch: int, target_s: float, local: LocalService, price: float
+    outcomes: list[Outcome], target_s: float, local: LocalService, price: float
 ) -> tuple[int, float]:
-    """(requests overflowed, their spend) of the clairvoyant greedy schedule."""
-    free_at = [0.0] * batch
+    """(requests overflowed, their spend) of the clairvoyant greedy schedule: each batch
+    slot is a lane; a request takes the lane that frees first, at the speed of the lanes
+    busy beside it when it starts."""
+    free_at = [0.0] * local.batch
     overflowed, spend = 0, 0.0
     for outcome in sorted(outcomes, key=lambda o: o.arrival_s):
         start = max(outcome.arrival_s, free_at[0])
-        if start - outcome.arrival_s + local.prefill_s <= target_s:
-            end = start + local.prefill_s + outcome.completion_tokens * local.decode_s_per_token
+        beside = sum(f > start for f in free_at[1:])
+        prefill = local.prefill(beside)
+        if start - outcome.arrival_s + prefill <= target_s:
+            end = start + prefill + outcome.completion_tokens * local.per_token(beside)
             heapq.heapreplace(free_at, end)
         else:
             overflowed += 1
@@ -182,7 +224,6 @@ def oracle(
 class Setting:
     capacity_per_s: float
     target_s: float
-    batch: int
     local: LocalService
     price: float
     phase_seconds: float
@@ -207,9 +248,7 @@ def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting:
     ttfts = [o.ttft_s * 1000 for o in answered]
     external = [o for o in answered if o.served_by == "external"]
     price = setting.price
-    oracle_overflowed, oracle_spend = oracle(
-        answered, setting.batch, setting.target_s, setting.local, price
-    )
+    oracle_overflowed, oracle_spend = oracle(answered, setting.target_s, setting.local, price)
     return Phase(
         rule=rule,
         phase=name,
@@ -229,23 +268,64 @@ def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting:
     )
 
 
-async def unloaded(path: Path) -> tuple[float, float, LocalService]:
-    """(TTFT p95 s, mean request duration s, service times) of 12 requests one at a time,
-    no overflow."""
+@dataclass(frozen=True)
+class Baseline:
+    """The local model without overflow."""
+
+    ttft_p95_s: float  # one request at a time
+    mean_request_s: float  # the same
+    local: LocalService  # the same
+    capacity_per_s: float  # requests completed per second with the batch kept full
+
+
+async def baseline(path: Path, batch: int, seconds: float) -> Baseline:
+    """12 requests one at a time, then ``batch`` clients each sending its next request
+    when the last ends, for ``seconds``."""
     with running_app(path) as url:
-        rng = random.Random(99)
-        ttfts, durations, per_token = [], [], []
-        async with aiohttp.ClientSession() as session:
-            for i in range(12):
-                started = time.perf_counter()
-                outcome = await one(session, url, rng, i, 0.0)
-                durations.append(time.perf_counter() - started)
-                ttfts.append(outcome.ttft_s)
-                if outcome.completion_tokens > 1:
-                    decode = durations[-1] - outcome.ttft_s
-                    per_token.append(decode / (outcome.completion_tokens - 1))
-        local = LocalService(percentile(ttfts, 0.5), sum(per_token) / len(per_token))
-        return percentile(ttfts, 0.95), sum(durations) / len(durations), local
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            alone = [await timed(session, url, random.Random(99 + i), i) for i in range(12)]
+            full = await full_batch(session, url, batch, seconds)
+        local = LocalService(
+            batch, percentile([o.ttft_s for o, _ in alone], 0.5), _per_token(alone),
+            percentile([o.ttft_s for o, _ in full], 0.5), _per_token(full),
+        )  # fmt: skip
+        mean_s = sum(d for _, d in alone) / len(alone)
+        ttft_p95 = percentile([o.ttft_s for o, _ in alone], 0.95)
+        return Baseline(ttft_p95, mean_s, local, len(full) / seconds)
+
+
+async def timed(
+    session: aiohttp.ClientSession, url: str, rng: random.Random, i: int
+) -> tuple[Outcome, float]:
+    """One request and how long it took."""
+    started = time.perf_counter()
+    outcome = await one(session, url, rng, i, 0.0)
+    return outcome, time.perf_counter() - started
+
+
+def _per_token(done: list[tuple[Outcome, float]]) -> float:
+    """Mean seconds per output token after the first."""
+    rates = [(d - o.ttft_s) / (o.completion_tokens - 1) for o, d in done if o.completion_tokens > 1]
+    return sum(rates) / len(rates)
+
+
+async def full_batch(
+    session: aiohttp.ClientSession, url: str, clients: int, seconds: float
+) -> list[tuple[Outcome, float]]:
+    """The answered requests of ``clients`` closed-loop clients that started within
+    ``seconds`` (each ends its last one: bounded)."""
+    deadline, done = time.monotonic() + seconds, []
+
+    async def client(c: int) -> None:
+        rng, i = random.Random(1000 + c), c
+        while time.monotonic() < deadline:
+            outcome, duration = await timed(session, url, rng, i)
+            if outcome.status == 200:
+                done.append((outcome, duration))
+            i += clients
+
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    return done
 
 
 def reasons(phase: Phase) -> str:
@@ -259,6 +339,7 @@ def regret(phase: Phase) -> str:
 
 
 def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -> str:
+    service = facts["oracle_service"]
     lines = [
         f"# Overflow against a TTFT target ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
@@ -266,10 +347,15 @@ def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
         "",
-        f"Unloaded TTFT p95 {facts['unloaded_ttft_p95_s'] * 1000:.0f} ms, mean request "
+        f"SmolLM2 on {facts['engine']}, batch {facts['batch']}. Unloaded TTFT p95 "
+        f"{facts['unloaded_ttft_p95_s'] * 1000:.0f} ms, mean request "
         f"{facts['mean_request_s']:.2f} s; target {facts['target_s'] * 1000:.0f} ms (2 x "
-        f"p95); local capacity {facts['capacity_per_s']:.2f} req/s (batch "
-        f"{facts['batch']}). Median TTFT prediction error: "
+        f"p95); local capacity {facts['capacity_per_s']:.2f} req/s (completed with the "
+        "batch kept full). Oracle's service times, alone / batch full: TTFT "
+        f"{service['prefill_s'] * 1000:.0f} / {service['full_prefill_s'] * 1000:.0f} ms, "
+        f"{service['decode_s_per_token'] * 1000:.0f} / "
+        f"{service['full_decode_s_per_token'] * 1000:.0f} ms per token. "
+        "Median TTFT prediction error: "
         + ", ".join(f"{rule} {err}" for rule, err in facts["median_prediction_error"].items()),
         "",
         "| rule | phase | req/s | requests | TTFT p50 / p95 / p99 ms | over target | "
@@ -290,17 +376,22 @@ def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phase-seconds", type=float, default=30)
-    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--engine", choices=("vllm", "transformers"), default="vllm")
+    parser.add_argument("--capacity-seconds", type=float, default=30)
     args = parser.parse_args()
+    engine = Engine(args.engine, args.batch)
     info = machine()
     print(json.dumps(info), flush=True)
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"burst-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
     price = smol_only_raw()["external_providers"][0]["cost"]["output_per_mtok"]
-    p95, mean_s, local = await unloaded(config(workdir, "unloaded", args.batch, {}))
-    target, capacity = 2 * p95, args.batch / mean_s
-    setting = Setting(capacity, target, args.batch, local, price, args.phase_seconds)
-    rules = {
+    base = await baseline(
+        config(workdir, "baseline", engine, {}), args.batch, args.capacity_seconds
+    )
+    target, capacity = 2 * base.ttft_p95_s, base.capacity_per_s
+    setting = Setting(capacity, target, base.local, price, args.phase_seconds)
+    rules: dict[str, dict[str, Any]] = {
         "queue": {"max_waiting_per_replica": 0},
         "ttft": {"max_waiting_per_replica": 0, "ttft_target_s": round(target, 3)},
     }
@@ -313,19 +404,21 @@ async def main() -> None:
         with patch.dict(os.environ, env):
             for rule, saturation in rules.items():
                 done, error = await run_rule(
-                    rule, config(workdir, rule, args.batch, saturation), setting
+                    rule, config(workdir, rule, engine, saturation), setting
                 )
                 phases += done
                 errors[rule] = "n/a" if error is None else f"{error:.0%}"
     facts = {
         "command": f"python -m bench.burst --phase-seconds {args.phase_seconds:g} "
-        f"--batch {args.batch}",
-        "unloaded_ttft_p95_s": p95,
-        "mean_request_s": mean_s,
+        f"--batch {args.batch} --engine {args.engine} "
+        f"--capacity-seconds {args.capacity_seconds:g}",
+        "engine": args.engine,
+        "unloaded_ttft_p95_s": base.ttft_p95_s,
+        "mean_request_s": base.mean_request_s,
         "target_s": target,
         "capacity_per_s": capacity,
         "batch": args.batch,
-        "oracle_service": asdict(local),
+        "oracle_service": asdict(base.local),
         "median_prediction_error": errors,
     }
     report = markdown(info, facts, phases)

@@ -6,8 +6,8 @@ per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
 - with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place):
-  the request's predicted time to first token there (``router.load.ttft``) exceeds it
-                                                                   -> ``ttft``
+  the request's predicted time to first token there (``router.load.ttft``) exceeds it,
+  and the model is not idle                                        -> ``ttft``
 - without: one more request would make the queue per replica exceed
   ``max_waiting_per_replica`` (0: saturated as soon as no batch slot is free) -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
@@ -78,8 +78,11 @@ class SaturationView:
         with self._lock:
             predicted = self._ttft[model_id].predict(now, load.replicas, load.polled_at, size)
         target_s = ttft_target_s if ttft_target_s is not None else rules.ttft_target_s
+        # An idle model always takes the request: nothing is faster, and it is how rates
+        # that went stale under load (all overflowed, so none taught) are measured again.
+        idle = predicted.wait_s == 0.0 and predicted.beside == 0.0
         if target_s is not None:
-            if predicted.ttft_s > target_s * headroom:
+            if predicted.ttft_s > target_s * headroom and not idle:
                 return Saturation(True, "ttft", per_replica, predicted)
         else:
             # The request being placed waits too unless a batch slot is free for it.

@@ -4,11 +4,12 @@ TTFT = the wait for a batch slot + the prefill. The wait replays the model's bat
 requests in flight hold the slots until their expected ends, those queued before this one
 take the earliest free slots in turn, and this one takes the next. Durations come from
 rates learned online from the requests this router served, exponentially weighted so they
-follow load: prefill seconds as a line in prompt tokens (learned from requests that found
-a free slot, so a wrong wait never teaches the prefill), decode seconds per output token,
-and the natural answer length: a request ends at its budget or at that length, whichever
-comes first. Only answers that stopped before their budget teach the length, so a model
-that always fills its budget is expected to fill it.
+follow load: prefill seconds as a linear function of the prompt tokens and of the
+requests decoding beside it in the batch (a busy batch slows each engine step; learned
+from requests that found a free slot, so a wrong wait never teaches the prefill), decode
+seconds per output token, and the natural answer length: a request ends at its budget or
+at that length, whichever comes first. Only answers that stopped before their budget
+teach the length, so a model that always fills its budget is expected to fill it.
 
 The engines' counts cover every router's requests; this router knows its own in detail.
 Requests it does not know (other routers') count as half done if running, whole if
@@ -19,8 +20,11 @@ no phantom. Until it has seen a few requests a model uses conservative priors.
 
 import heapq
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from serving.engine import EngineStats, GenerationChunk
 
@@ -46,23 +50,44 @@ class Ewma:
         self.value += weight * (sample - self.value)
 
 
-class WeightedLine:
-    """y ~ intercept + slope * x, fitted by exponentially weighted least squares."""
+class WeightedLinear:
+    """y ~ intercept + slopes . x, fitted by exponentially weighted least squares (with
+    ``Ewma``'s weights), refitted at each sample so a prediction is one dot product. The
+    slopes are kept >= 0 (time grows with work): a feature whose slope would be negative
+    is left out of the fit."""
 
-    def __init__(self, prior_intercept: float) -> None:
-        self._x, self._y = Ewma(0.0), Ewma(prior_intercept)
-        self._xx, self._xy = Ewma(0.0), Ewma(0.0)
+    def __init__(self, prior_intercept: float, features: int) -> None:
+        self.samples = 0
+        self._x, self._y = np.zeros(features), prior_intercept
+        self._xx, self._xy = np.zeros((features, features)), np.zeros(features)
+        self._slopes = np.zeros(features)
 
-    def observe(self, x: float, y: float) -> None:
-        for mean, sample in ((self._x, x), (self._y, y), (self._xx, x * x), (self._xy, x * y)):
-            mean.observe(sample)
+    def observe(self, x: Sequence[float], y: float) -> None:
+        self.samples += 1
+        weight = max(SMOOTHING, 1.0 / self.samples)
+        v = np.asarray(x, dtype=float)
+        self._x += weight * (v - self._x)
+        self._y += weight * (y - self._y)
+        self._xx += weight * (np.outer(v, v) - self._xx)
+        self._xy += weight * (v * y - self._xy)
+        self._slopes = self._fit() if self.samples >= 3 else np.zeros_like(self._x)
 
-    def __call__(self, x: float) -> float:
-        variance = self._xx.value - self._x.value**2
-        if self._x.samples < 3 or variance <= 1e-9:  # one prompt length seen: the mean
-            return max(self._y.value, 0.0)
-        slope = max((self._xy.value - self._x.value * self._y.value) / variance, 0.0)
-        return max(self._y.value + slope * (x - self._x.value), 0.0)
+    def __call__(self, x: Sequence[float]) -> float:
+        return max(self._y + float(self._slopes @ (np.asarray(x, dtype=float) - self._x)), 0.0)
+
+    def _fit(self) -> NDArray[np.float64]:
+        covariance = self._xx - np.outer(self._x, self._x)
+        cross = self._xy - self._x * self._y
+        slopes = np.zeros_like(self._x)
+        active = np.diag(covariance) > 1e-9  # a feature seen at one value explains nothing
+        while active.any():
+            kept = np.flatnonzero(active)
+            solved = np.linalg.lstsq(covariance[np.ix_(kept, kept)], cross[kept], rcond=None)[0]
+            if (solved >= 0).all():
+                slopes[kept] = solved
+                break
+            active[kept[solved < 0]] = False
+        return slopes
 
 
 @dataclass(eq=False)  # each request is itself: two alike are still two
@@ -95,14 +120,18 @@ NOMINAL = RequestSize(prompt_tokens=64, budget=1 << 30)
 class Prediction:
     wait_s: float
     ttft_s: float
+    beside: float = 0.0  # requests per replica in the batch its prefill runs with
 
 
 class TtftModel:
     """One local model: its learned rates and this router's requests in flight to it."""
 
     def __init__(self) -> None:
-        self.prefill_s = WeightedLine(PRIOR_PREFILL_S)
-        self.decode_s_per_token = Ewma(PRIOR_DECODE_S_PER_TOKEN)
+        # Prefill seconds by (prompt tokens, requests decoding beside it): on a busy batch
+        # its prefill shares each engine step with their decodes.
+        self.prefill_s = WeightedLinear(PRIOR_PREFILL_S, features=2)
+        # Decode seconds per token by the requests beside it when it started.
+        self.decode_s_per_token = WeightedLinear(PRIOR_DECODE_S_PER_TOKEN, features=1)
         self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)  # of answers that stopped by themselves
         self.in_flight: list[InFlight] = []
         self._finished_at: deque[float] = deque()  # this router's recent finishes, in order
@@ -111,8 +140,14 @@ class TtftModel:
         self, now: float, replicas: Iterable[EngineStats], polled_at: float, size: RequestSize
     ) -> Prediction:
         """``polled_at``: when ``replicas`` were read, on the same clock as ``now``."""
-        wait = self._wait_s(now, tuple(replicas), polled_at)
-        return Prediction(wait, wait + self.prefill_s(size.prompt_tokens))
+        wait, beside = self._wait_s(now, tuple(replicas), polled_at)
+        return Prediction(wait, wait + self.prefill(size.prompt_tokens, beside), beside)
+
+    def prefill(self, prompt_tokens: int, beside: float = 0.0) -> float:
+        return self.prefill_s((prompt_tokens, beside))
+
+    def decode(self, beside: float = 0.0) -> float:
+        return self.decode_s_per_token((beside,))
 
     def started(self, now: float, size: RequestSize, predicted: Prediction | None) -> InFlight:
         record = InFlight(now, size.prompt_tokens, size.budget, predicted)
@@ -126,7 +161,7 @@ class TtftModel:
         if predicted is None:
             return None
         if predicted.wait_s == 0.0:  # it found a free slot: its TTFT was the prefill
-            self.prefill_s.observe(record.prompt_tokens, measured)
+            self.prefill_s.observe((record.prompt_tokens, predicted.beside), measured)
         return abs(predicted.ttft_s - measured) / max(measured, 1e-3)
 
     def finished(self, record: InFlight, now: float) -> None:
@@ -141,42 +176,52 @@ class TtftModel:
         if tokens < record.budget:  # cut by the budget: says nothing of the natural length
             self.output_tokens.observe(tokens)
         if tokens > 1:
-            self.decode_s_per_token.observe((now - record.first_token_at) / (tokens - 1))
+            beside = record.predicted.beside if record.predicted is not None else 0.0
+            per_token = (now - record.first_token_at) / (tokens - 1)
+            self.decode_s_per_token.observe((beside,), per_token)
 
-    def _duration_s(self, prompt_tokens: int, budget: int) -> float:
-        return self.prefill_s(prompt_tokens) + self._decode_s(budget)
+    def _duration_s(self, prompt_tokens: int, budget: int, beside: float = 0.0) -> float:
+        return self.prefill(prompt_tokens, beside) + self._decode_s(budget, beside)
 
-    def _decode_s(self, budget: int) -> float:
-        return min(budget, self.output_tokens.value) * self.decode_s_per_token.value
+    def _decode_s(self, budget: int, beside: float = 0.0) -> float:
+        return min(budget, self.output_tokens.value) * self.decode(beside)
 
-    def _remaining_s(self, record: InFlight, now: float) -> float:
-        """Until a running request ends: at its natural length, or, once past that (a long
-        answer), at its budget."""
+    def _remaining_s(self, record: InFlight, now: float, beside: float) -> float:
+        """Until a running request ends, decoding beside ``beside`` others: at its natural
+        length, or, once past that (a long answer), at its budget."""
         decoding_from = record.first_token_at
         if decoding_from is None:
-            decoding_from = record.started_at + self.prefill_s(record.prompt_tokens)
-        natural_end = decoding_from + self._decode_s(record.budget)
+            at_start = record.predicted.beside if record.predicted is not None else 0.0
+            decoding_from = record.started_at + self.prefill(record.prompt_tokens, at_start)
+        natural_end = decoding_from + self._decode_s(record.budget, beside)
         if now < natural_end:
             return natural_end - now
-        budget_end = decoding_from + record.budget * self.decode_s_per_token.value
-        return max(budget_end - now, self.decode_s_per_token.value)
+        budget_end = decoding_from + record.budget * self.decode(beside)
+        return max(budget_end - now, self.decode(beside))
 
-    def _wait_s(self, now: float, replicas: tuple[EngineStats, ...], polled_at: float) -> float:
+    def _wait_s(
+        self, now: float, replicas: tuple[EngineStats, ...], polled_at: float
+    ) -> tuple[float, float]:
+        """(the wait for a slot, requests per replica beside it once it has one)."""
         if not replicas or any(r.max_running is None for r in replicas):
-            return 0.0  # batch size unknown: the engine takes it (as the queue rule says)
+            # Batch size unknown: the engine takes it (as the queue rule says).
+            return 0.0, sum(r.running for r in replicas) / max(len(replicas), 1)
         slots = sum(r.max_running or 0 for r in replicas)
         ours = sorted(self.in_flight, key=lambda r: r.started_at)
         engines_held = sum(r.running + r.waiting for r in replicas)
         ours_then = sum(r.started_at <= polled_at for r in ours)
         ours_then += sum(t > polled_at for t in self._finished_at)
-        mean = self._duration_s(64, 1 << 30)
         # Other routers' requests: the engines count them, this router does not know them.
         others = max(engines_held - ours_then, 0)
-        ahead = [(self._remaining_s(r, now), self._duration_s(r.prompt_tokens, r.budget))
+        # Those running decode beside the others in their replica's batch.
+        running_beside = max(min(len(ours) + others, slots) / len(replicas) - 1, 0.0)
+        mean = self._duration_s(64, 1 << 30, running_beside)
+        ahead = [(self._remaining_s(r, now, running_beside),
+                  self._duration_s(r.prompt_tokens, r.budget, running_beside))
                  for r in ours] + [(mean / 2, mean)] * others  # fmt: skip
         free_at = [remaining for remaining, _ in ahead[:slots]]
         free_at += [0.0] * (slots - len(free_at))
         heapq.heapify(free_at)
         for _, duration in ahead[slots:]:  # queued before this one, in arrival order
             heapq.heappush(free_at, heapq.heappop(free_at) + duration)
-        return free_at[0]
+        return free_at[0], min(len(ahead), slots - 1) / len(replicas)

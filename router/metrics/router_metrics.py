@@ -109,13 +109,15 @@ class RouterMetrics:
             "switchboard_ttft_predicted_seconds", "Predicted TTFT of a short request now",
             by_model)  # fmt: skip
         self.prefill = instruments.gauge(
-            "switchboard_prefill_seconds", "Learned prefill time of a short prompt", by_model
+            "switchboard_prefill_seconds",
+            "Learned prefill of a short prompt, batch empty",
+            by_model,
         )
         self.ttft_target = instruments.gauge(
             "switchboard_ttft_target_seconds", "The model's configured TTFT target", by_model
         )
         self.decode_rate = instruments.gauge(
-            "switchboard_decode_seconds_per_token", "Learned decode time per output token",
+            "switchboard_decode_seconds_per_token", "Learned decode time per token, batch empty",
             by_model)  # fmt: skip
         self.ttft_error = instruments.histogram(
             "switchboard_ttft_prediction_error", "|predicted - measured| / measured TTFT",
@@ -175,8 +177,8 @@ class RouterMetrics:
             if state.predicted is not None:
                 self.ttft_predicted.set(state.predicted.ttft_s, tags)
             rates = saturation.rates(model_id)
-            self.prefill.set(rates.prefill_s(NOMINAL.prompt_tokens), tags)
-            self.decode_rate.set(rates.decode_s_per_token.value, tags)
+            self.prefill.set(rates.prefill(NOMINAL.prompt_tokens), tags)
+            self.decode_rate.set(rates.decode(), tags)
             target_s = saturation.ttft_target_s(model_id)
             if target_s is not None:
                 self.ttft_target.set(target_s, tags)

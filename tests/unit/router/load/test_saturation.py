@@ -188,3 +188,13 @@ def test_a_callers_ttft_target_replaces_the_models_rule() -> None:
     # that accepts 10 s stays.
     assert saturation.state(SMOL, ttft_target_s=1.0).reason == "ttft"
     assert not saturation.state(SMOL, ttft_target_s=10.0).saturated
+
+
+def test_an_idle_model_takes_the_request_even_past_the_target() -> None:
+    """Prior prefill 0.3 s > a 0.1 s target: with one running it overflows; idle, it stays
+    (how rates that went stale while everything overflowed are measured again)."""
+    clock = FakeClock()
+    replicas = Replicas(stats(0, 0, max_running=8))
+    assert not ttft_view(replicas, clock, target_s=0.1).state(SMOL).saturated
+    replicas.stats = [stats(1, 0, max_running=8)]
+    assert ttft_view(replicas, clock, target_s=0.1).state(SMOL).reason == "ttft"

@@ -8,7 +8,7 @@ from router.load.ttft import (
     Prediction,
     RequestSize,
     TtftModel,
-    WeightedLine,
+    WeightedLinear,
 )
 from serving.engine import EngineStats, GenerationChunk, Usage
 
@@ -44,13 +44,44 @@ def test_the_first_samples_replace_the_prior_then_it_follows_slowly() -> None:
     assert mean.value == pytest.approx(10.0, abs=0.01)
 
 
-def test_prefill_is_learned_as_a_line_in_prompt_tokens() -> None:
-    line = WeightedLine(prior_intercept=1.0)
-    assert line(500) == 1.0  # the prior until prompts of several lengths are seen
-    for x in (10, 100, 1000, 50, 500) * 10:
-        line.observe(x, 0.05 + 0.001 * x)
-    assert line(0) == pytest.approx(0.05, rel=0.05)
-    assert line(2000) == pytest.approx(2.05, rel=0.05)
+def mixed_samples() -> list[tuple[int, int]]:
+    """(prompt tokens, requests beside): every prompt length with every batch, shuffled."""
+    return [((10, 100, 1000, 50, 500)[i % 5], i % 6) for i in range(60)]
+
+
+def test_prefill_is_learned_as_a_plane_in_prompt_tokens_and_batch_beside() -> None:
+    plane = WeightedLinear(prior_intercept=1.0, features=2)
+    assert plane((500, 3)) == 1.0  # the prior until several samples are seen
+    for prompt, beside in mixed_samples():
+        plane.observe((prompt, beside), 0.05 + 0.001 * prompt + 0.02 * beside)
+    assert plane((0, 0)) == pytest.approx(0.05, rel=0.05)
+    assert plane((2000, 0)) == pytest.approx(2.05, rel=0.05)
+    assert plane((0, 7)) == pytest.approx(0.19, rel=0.05)
+
+
+def test_a_slope_that_would_be_negative_is_left_out() -> None:
+    """More prompt tokens never predict a shorter prefill, even from noisy samples."""
+    plane = WeightedLinear(prior_intercept=1.0, features=2)
+    for prompt, beside in mixed_samples():
+        plane.observe((prompt, beside), 0.5 - 0.0001 * prompt + 0.02 * beside)
+    assert plane((2000, 0)) >= plane((0, 0))
+    assert plane((0, 7)) > plane((0, 0))  # the other slope is still fitted
+
+
+def test_a_busy_batch_predicts_a_slower_prefill_once_learned() -> None:
+    model = TtftModel()
+    for i in range(30):  # requests that found a free slot beside 0 to 5 others, long ago
+        beside = i % 6
+        record = model.started(-100.0, SHORT, Prediction(0.0, 0.0, beside=beside))
+        model.first_token(record, -100.0 + 0.1 + 0.05 * beside)
+        model.finished(record, -50.0)
+    quiet = model.predict(0.0, batch(running=0, slots=8), 0.0, SHORT)
+    for _ in range(5):  # five of this router's requests in flight, just started
+        model.started(0.0, SHORT, Prediction(0.0, 0.0))
+    busy = model.predict(0.0, batch(running=5, slots=8), 0.0, SHORT)
+    assert quiet.beside == 0 and busy.beside == 5 and busy.wait_s == 0.0
+    assert quiet.ttft_s == pytest.approx(0.1, abs=0.01)
+    assert busy.ttft_s == pytest.approx(0.35, abs=0.01)
 
 
 def test_a_free_slot_means_prefill_only() -> None:
@@ -104,7 +135,7 @@ def test_only_requests_that_found_a_free_slot_teach_the_prefill() -> None:
     model = TtftModel()
     waited = model.started(0.0, SHORT, Prediction(wait_s=3.0, ttft_s=3.2))
     error = model.first_token(waited, 3.0)
-    assert model.prefill_s._y.samples == 0  # its TTFT was mostly the wait
+    assert model.prefill_s.samples == 0  # its TTFT was mostly the wait
     assert error == pytest.approx(0.2 / 3.0)
 
 
@@ -113,12 +144,12 @@ def test_decode_rate_and_answer_length_come_from_finished_requests() -> None:
     record = model.started(0.0, SHORT, Prediction(0.0, 0.0))
     model.first_token(record, 0.2)
     model.finished(record, 5.0)  # no usage seen (the stream broke): nothing learned
-    assert model.decode_s_per_token.value == PRIOR_DECODE_S_PER_TOKEN
+    assert model.decode() == PRIOR_DECODE_S_PER_TOKEN
     record = model.started(0.0, SHORT, Prediction(0.0, 0.0))
     model.first_token(record, 0.2)
     record.saw(GenerationChunk(usage=Usage(10, 11)))
     model.finished(record, 1.2)
-    assert model.decode_s_per_token.value == pytest.approx(0.1)
+    assert model.decode() == pytest.approx(0.1)
     assert model.output_tokens.value == 11 and not model.in_flight
 
 
@@ -131,8 +162,8 @@ def test_answers_cut_by_their_budget_do_not_teach_the_natural_length() -> None:
         model.finished(record, 1.0)
     assert model.output_tokens.value == pytest.approx(20)  # from the 30 that stopped
     # A budget of 64 is expected to stop at 20, as those did; 8 at its budget.
-    assert model._decode_s(64) == pytest.approx(20 * model.decode_s_per_token.value)
-    assert model._decode_s(8) == pytest.approx(8 * model.decode_s_per_token.value)
+    assert model._decode_s(64) == pytest.approx(20 * model.decode())
+    assert model._decode_s(8) == pytest.approx(8 * model.decode())
 
 
 def test_a_request_past_its_natural_length_is_expected_to_run_to_its_budget() -> None:
@@ -164,3 +195,19 @@ def test_two_alike_requests_are_two() -> None:
     first, second = (model.started(0.0, SHORT, None) for _ in range(2))
     model.finished(second, 1.0)
     assert model.in_flight == [first] and model.in_flight[0] is first
+
+
+def test_decode_is_learned_by_the_batch_beside_and_a_full_batch_frees_later() -> None:
+    model = TtftModel()
+    for i in range(30):  # alone 0.05 s per token, beside 7 others 0.12 s
+        beside = 7 * (i % 2)
+        record = model.started(-100.0, ROOMY, Prediction(0.0, 0.0, beside=beside))
+        model.first_token(record, -99.9)
+        record.saw(GenerationChunk(usage=Usage(10, 21)))
+        model.finished(record, -99.9 + 20 * (0.05 + 0.01 * beside))
+    assert model.decode(0) == pytest.approx(0.05, rel=0.01)
+    assert model.decode(7) == pytest.approx(0.12, rel=0.01)
+    for _ in range(2):  # two running, just past their first token, 21 tokens to go
+        model.first_token(model.started(0.0, SHORT, Prediction(0.0, 0.0)), 0.0)
+    # A batch of 2: each decodes beside 1 other (0.06 s per token): 20 x 0.06 = 1.2 s.
+    assert model.predict(0.0, batch(running=2), 0.0, SHORT).wait_s == pytest.approx(1.2, abs=0.02)
