@@ -47,8 +47,9 @@ def build_context(
         if p.id in engines
     }
     saturation = SaturationView(poller, local, clock)
+    spend = _spend_guard(config, clock)
     metrics = _router_metrics(config, set(engines), instruments)
-    poller.add_listener(lambda: metrics.report_load(saturation, breakers))
+    poller.add_listener(lambda: metrics.report_load(saturation, breakers, spend))
     return RouterContext(
         engines=engines,
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
@@ -56,7 +57,7 @@ def build_context(
             engines,
             saturation,
             breakers,
-            _spend_guard(config, clock),
+            spend,
             config.router.request_timeout_s,
         ),
         poller=poller,

@@ -18,6 +18,7 @@ from serving.config import Cost
 from serving.engine import Usage
 
 HOUR_S, DAY_S = 3600.0, 86400.0
+DEPLOYMENT = "(deployment)"  # the key label of the deployment's budget in the metrics
 BUCKET_S = 60.0  # spend is kept per minute: a window is exact to the minute
 
 
@@ -64,6 +65,15 @@ class SpendGuard:
             budget = self._per_key.get(key) if key is not None else None
             window = self._by_key.get(key) if key is not None else None
             return budget is None or window is None or self._within(budget, window, now)
+
+    def budgets(self) -> list[tuple[str, str, float]]:
+        """(key name, or ``DEPLOYMENT``; ``hour`` or ``day``; the whole budget, over every
+        router replica) of each budget set, for the metrics."""
+        owners = [(DEPLOYMENT, self._deployment), *self._per_key.items()]
+        return [(owner, window, limit)
+                for owner, budget in owners
+                for window, limit in (("hour", budget.per_hour), ("day", budget.per_day))
+                if limit is not None]  # fmt: skip
 
     def charge(self, model_id: str, key: str | None, usage: Usage | None) -> float:
         """Record what an answer of ``model_id`` cost, if a provider served it; the cost."""

@@ -16,7 +16,9 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
   cost of what was served at the fleet's prices, and what the same tokens would have
   cost on the fleet's top-tier model (the always-largest baseline);
   ``switchboard_external_spend{key, model}``: what external providers' answers cost, by
-  key name (``unnamed`` for keys without one), as the spend budgets count it.
+  key name (``unnamed`` for keys without one), as the spend budgets count it, and
+  ``switchboard_external_budget{key, window}`` the budgets (``window`` hour or day; key
+  ``(deployment)`` for the deployment's), refreshed every load poll.
 - Per router replica, refreshed every load poll: ``switchboard_model_saturated{model}``
   (0/1), ``switchboard_router_in_flight{model}``,
   ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open), and the TTFT
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from router.errors import ApiError, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
+from router.load.spend import SpendGuard
 from router.load.ttft import NOMINAL
 from router.metrics.instruments import Instruments
 from router.request_log import log_served
@@ -96,6 +99,9 @@ class RouterMetrics:
         self.baseline_cost = instruments.counter(
             "switchboard_baseline_cost", "Cost of the same tokens on the top-tier model",
             by_model)  # fmt: skip
+        self.external_budget = instruments.gauge(
+            "switchboard_external_budget", "External spend budget by key and window",
+            ("key", "window"))  # fmt: skip
         self.saturated = instruments.gauge(
             "switchboard_model_saturated", "1 when this router sees the model saturated",
             by_model)  # fmt: skip
@@ -167,7 +173,10 @@ class RouterMetrics:
             self.external_spend.inc(cost, {**model, "key": served.key or "unnamed"})
 
     def report_load(
-        self, saturation: SaturationView, breakers: Mapping[str, CircuitBreaker]
+        self,
+        saturation: SaturationView,
+        breakers: Mapping[str, CircuitBreaker],
+        spend: SpendGuard,
     ) -> None:
         for model_id in saturation.model_ids:
             tags = {"model": model_id}
@@ -186,6 +195,8 @@ class RouterMetrics:
                 self.ttft_error.observe(error, tags)
         for provider, breaker in breakers.items():
             self.circuit.set(CIRCUIT_STATES[breaker.state], {"provider": provider})
+        for key, window, budget in spend.budgets():
+            self.external_budget.set(budget, {"key": key, "window": window})
 
     @property
     def clock(self) -> Callable[[], float]:

@@ -38,6 +38,8 @@ def overflowing_app(workdir: Path) -> Iterator[tuple[str, int]]:
         # stats count as stale keeps the local batches in use.
         saturation={"max_waiting_per_replica": 1, "stale_after_s": 3},
     )
+    # Budgets far above what the run spends: the budget panel has data, nothing binds.
+    raw["router"]["external_budget"] = {"per_hour": 100.0, "per_day": 1000.0}
     config = write_config(workdir / "models.yaml", raw)
     metrics_port = free_port()
     with FakeProviderProcess(*PROVIDER_PACING) as fake:

@@ -8,8 +8,10 @@ from router.errors import InvalidRequest, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
+from router.load.spend import SpendGuard
 from router.metrics.instruments import PrometheusInstruments, RayInstruments
 from router.metrics.router_metrics import RouterMetrics, ServedBy
+from router.policy_config import SpendBudget
 from serving.config import CircuitBreakerSettings, Cost
 from serving.engine import ChoiceDelta, EngineStats, GenerationChunk, Usage
 from tests.builders import smol_only_config
@@ -91,11 +93,16 @@ def test_load_gauges_follow_the_saturation_view_and_the_circuit() -> None:
     view.started(SMOL)
     breaker = CircuitBreaker(CircuitBreakerSettings(failure_threshold=1, open_s=5), clock)
     breaker.failed()
-    recorder.report_load(view, {"external": breaker})
+    budgets = {"team": SpendBudget(per_day=5.0)}
+    spend = SpendGuard({}, SpendBudget(per_hour=2.0), budgets, router_replicas=2, clock=clock)
+    recorder.report_load(view, {"external": breaker}, spend)
     assert {
         'switchboard_model_saturated{model="smollm2-135m"} 1.0',
         'switchboard_router_in_flight{model="smollm2-135m"} 1.0',
         'switchboard_circuit_state{provider="external"} 2.0',
+        # Whole budgets, not the replica's share.
+        'switchboard_external_budget{key="(deployment)",window="hour"} 2.0',
+        'switchboard_external_budget{key="team",window="day"} 5.0',
         'switchboard_ttft_target_seconds{model="smollm2-135m"} 2.5',
         # The untrained predictor's priors (router.load.ttft).
         'switchboard_prefill_seconds{model="smollm2-135m"} 0.3',
