@@ -103,6 +103,14 @@ class SaturationRules(StrictModel):
         description="overflow when the predicted time to first token here exceeds this,"
         " in place of max_waiting_per_replica (null: the queue rule)",
     )
+    ttft_quantile: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="the share of requests a TTFT target holds for: the predicted TTFT is"
+        " scaled by this quantile of measured / predicted TTFT (0.5: about the mean; lower"
+        " overflows less and misses more)",
+    )
     stale_after_s: float = Field(1.0, gt=0)
     backpressure_hold_s: float = Field(0.5, ge=0, description="after a full-queue refusal")
 

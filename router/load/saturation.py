@@ -6,8 +6,8 @@ per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
 - with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place):
-  the request's predicted time to first token there (``router.load.ttft``) exceeds it,
-  and the model is not idle                                        -> ``ttft``
+  the request's time to first token there at ``ttft_quantile`` (``router.load.ttft``)
+  exceeds it, and the model is not idle                            -> ``ttft``
 - without: one more request would make the queue per replica exceed
   ``max_waiting_per_replica`` (0: saturated as soon as no batch slot is free) -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
@@ -52,7 +52,10 @@ class SaturationView:
     ) -> None:
         self._poller, self._models, self._clock = poller, dict(models), clock
         self._refused_at: dict[str, float] = {}
-        self._ttft = {model_id: TtftModel() for model_id in self._models}
+        self._ttft = {
+            model_id: TtftModel(model.saturation.ttft_quantile)
+            for model_id, model in self._models.items()
+        }
         self._errors: dict[str, list[float]] = {model_id: [] for model_id in self._models}
         self._lock = threading.Lock()
 
@@ -82,7 +85,7 @@ class SaturationView:
         # that went stale under load (all overflowed, so none taught) are measured again.
         idle = predicted.wait_s == 0.0 and predicted.beside == 0.0
         if target_s is not None:
-            if predicted.ttft_s > target_s * headroom and not idle:
+            if predicted.likely_max_s > target_s * headroom and not idle:
                 return Saturation(True, "ttft", per_replica, predicted)
         else:
             # The request being placed waits too unless a batch slot is free for it.

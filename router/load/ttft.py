@@ -16,6 +16,11 @@ Requests it does not know (other routers') count as half done if running, whole 
 waiting: those are what the engines held when polled beyond this router's requests then
 (started before the poll, or finished since), so a count that lags a finished request is
 no phantom. Until it has seen a few requests a model uses conservative priors.
+
+A target is about the tail, not the mean: each prediction also carries ``tail_s``, the
+expected TTFT scaled by a quantile (``saturation.ttft_quantile``, 0.95) of measured /
+predicted TTFT over the model's last 200 predictions, which is what the saturation rule
+compares with a target.
 """
 
 import heapq
@@ -29,6 +34,11 @@ from numpy.typing import NDArray
 from serving.engine import EngineStats, GenerationChunk
 
 FINISHED_MEMORY_S = 10.0  # how long finished requests are remembered, against old polls
+# The tail: a target holds for a share of requests (a quantile), so the prediction a rule
+# compares with it is the mean one scaled by that quantile of measured / predicted TTFT
+# over the last TAIL_SAMPLES predictions (once TAIL_MIN_SAMPLES are in; 1 before).
+TAIL_SAMPLES, TAIL_MIN_SAMPLES = 200, 20
+TAIL_BOUNDS = (0.5, 4.0)  # a few wild ratios must not make the rule all-or-nothing
 SMOOTHING = 0.1  # weight of the newest sample: about the last 10-20 requests count
 # Priors until requests are seen: a slow small model on CPU, and a typical short answer.
 PRIOR_PREFILL_S = 0.3
@@ -119,14 +129,21 @@ NOMINAL = RequestSize(prompt_tokens=64, budget=1 << 30)
 @dataclass(frozen=True)
 class Prediction:
     wait_s: float
-    ttft_s: float
+    ttft_s: float  # the expected TTFT
     beside: float = 0.0  # requests per replica in the batch its prefill runs with
+    tail_s: float | None = None  # the TTFT that the model's quantile of such stay under
+
+    @property
+    def likely_max_s(self) -> float:
+        return self.ttft_s if self.tail_s is None else self.tail_s
 
 
 class TtftModel:
     """One local model: its learned rates and this router's requests in flight to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, tail_quantile: float = 0.95) -> None:
+        """``tail_quantile``: of the TTFT, for ``Prediction.tail_s``."""
+        self._tail_quantile = tail_quantile
         # Prefill seconds by (prompt tokens, requests decoding beside it): on a busy batch
         # its prefill shares each engine step with their decodes.
         self.prefill_s = WeightedLinear(PRIOR_PREFILL_S, features=2)
@@ -134,6 +151,8 @@ class TtftModel:
         self.decode_s_per_token = WeightedLinear(PRIOR_DECODE_S_PER_TOKEN, features=1)
         self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)  # of answers that stopped by themselves
         self.in_flight: list[InFlight] = []
+        self._ratios: deque[float] = deque(maxlen=TAIL_SAMPLES)  # measured / predicted TTFT
+        self._tail = 1.0
         self._finished_at: deque[float] = deque()  # this router's recent finishes, in order
 
     def predict(
@@ -141,7 +160,8 @@ class TtftModel:
     ) -> Prediction:
         """``polled_at``: when ``replicas`` were read, on the same clock as ``now``."""
         wait, beside = self._wait_s(now, tuple(replicas), polled_at)
-        return Prediction(wait, wait + self.prefill(size.prompt_tokens, beside), beside)
+        ttft = wait + self.prefill(size.prompt_tokens, beside)
+        return Prediction(wait, ttft, beside, ttft * self._tail)
 
     def prefill(self, prompt_tokens: int, beside: float = 0.0) -> float:
         return self.prefill_s((prompt_tokens, beside))
@@ -162,6 +182,11 @@ class TtftModel:
             return None
         if predicted.wait_s == 0.0:  # it found a free slot: its TTFT was the prefill
             self.prefill_s.observe((record.prompt_tokens, predicted.beside), measured)
+        self._ratios.append(measured / max(predicted.ttft_s, 1e-3))
+        if len(self._ratios) >= TAIL_MIN_SAMPLES:
+            self._tail = float(
+                np.clip(np.quantile(self._ratios, self._tail_quantile), *TAIL_BOUNDS)
+            )
         return abs(predicted.ttft_s - measured) / max(measured, 1e-3)
 
     def finished(self, record: InFlight, now: float) -> None:

@@ -211,3 +211,26 @@ def test_decode_is_learned_by_the_batch_beside_and_a_full_batch_frees_later() ->
         model.first_token(model.started(0.0, SHORT, Prediction(0.0, 0.0)), 0.0)
     # A batch of 2: each decodes beside 1 other (0.06 s per token): 20 x 0.06 = 1.2 s.
     assert model.predict(0.0, batch(running=2), 0.0, SHORT).wait_s == pytest.approx(1.2, abs=0.02)
+
+
+def test_the_tail_scales_the_prediction_by_the_measured_ratios() -> None:
+    model = TtftModel()
+    quiet = model.predict(0.0, batch(running=0), 0.0, SHORT)
+    assert quiet.likely_max_s == quiet.ttft_s  # no ratio measured yet
+    for i in range(100):  # predicted 0.1 s; measured 0.1 s, and 0.3 s one time in ten
+        record = model.started(float(i), SHORT, Prediction(wait_s=1.0, ttft_s=0.1))
+        model.first_token(record, i + (0.3 if i % 10 == 0 else 0.1))
+        model.finished(record, i + 0.5)
+    later = model.predict(200.0, batch(running=0), 200.0, SHORT)
+    assert later.ttft_s == quiet.ttft_s  # waited requests teach no prefill: the mean holds
+    assert later.likely_max_s == pytest.approx(3 * later.ttft_s)  # 1 in 10 took 3x
+
+
+def test_a_lower_quantile_keeps_the_tail_near_the_mean() -> None:
+    model = TtftModel(tail_quantile=0.5)
+    for i in range(100):  # as above: 1 in 10 took 3x its prediction
+        record = model.started(float(i), SHORT, Prediction(wait_s=1.0, ttft_s=0.1))
+        model.first_token(record, i + (0.3 if i % 10 == 0 else 0.1))
+        model.finished(record, i + 0.5)
+    later = model.predict(200.0, batch(running=0), 200.0, SHORT)
+    assert later.likely_max_s == pytest.approx(later.ttft_s)
