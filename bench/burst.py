@@ -10,18 +10,11 @@ Then each rule serves the same seeded Poisson arrivals at 0.5x, 1x and 2x the ca
 and a 3x burst, ``--phase-seconds`` each, with mixed prompts and answer budgets:
 - ``queue``: ``max_waiting_per_replica: 0`` (overflow once no batch slot is free);
 - ``ttft``: ``ttft_target_s`` = the target (overflow when the predicted TTFT exceeds it).
-Per phase: TTFT p50/p95/p99 of answered requests, the share over the target (SLO
-misses), the share overflowed, the external spend (the provider's tokens at its price in
-models.yaml), 429s and lost requests (anything else that is not a 200). The TTFT
-predictor's median relative error comes from the router's
-``switchboard_ttft_prediction_error`` histogram (Ray's metrics port).
-
-Beside each phase, a clairvoyant oracle on the same arrivals: it knows every arrival and
-answer length in advance, serves locally whatever can start within the target on the
-batch, in arrival order, and overflows the rest. Its service times are the engine's,
-measured alone and with the batch full (the capacity run), linear in between in the
-requests beside. Greedy, so its spend bounds the least possible from above (it meets the
-target by construction); regret = the rule's spend / the oracle's - 1.
+Per phase (``bench.burst_report``): TTFT p50/p95/p99 of answered requests, the share over
+the target, the share overflowed, the external spend (the provider's tokens at its price),
+429s, lost requests (any other non-200), and beside them a clairvoyant oracle's
+(``bench.burst_oracle``) overflow and spend on the same arrivals: regret = spend / the
+oracle's - 1. The predictor's median error is read from Ray's metrics port.
 
 Usage: .venv/bin/python -m bench.burst [--phase-seconds 30] [--batch 8] [--engine vllm]
 Writes bench/results/burst_<date>.json and .md. Loopback only; every phase is bounded.
@@ -29,13 +22,10 @@ Writes bench/results/burst_<date>.json and .md. Loopback only; every phase is bo
 
 import argparse
 import asyncio
-import heapq
 import json
 import os
 import random
-import re
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -45,6 +35,8 @@ from unittest.mock import patch
 
 import aiohttp
 
+from bench.burst_oracle import LocalService, oracle
+from bench.burst_report import Phase, markdown, median_prediction_error
 from bench.load import machine, percentile
 from tests.builders import free_port, smol_only_raw, write_config
 from tests.fake_provider.fixtures import FakeProviderProcess
@@ -70,46 +62,6 @@ class Outcome:
     served_by: str | None
     completion_tokens: int
     overflow: str | None  # why the local model was skipped (x-switchboard-overflow)
-
-
-@dataclass(frozen=True)
-class LocalService:
-    """The oracle's service times: measured alone and with the batch kept full, and in
-    between linear in the requests beside (a busy batch slows each engine step)."""
-
-    batch: int
-    prefill_s: float  # TTFT alone
-    decode_s_per_token: float
-    full_prefill_s: float  # TTFT beside batch - 1 others
-    full_decode_s_per_token: float
-
-    def prefill(self, beside: int) -> float:
-        return self._between(self.prefill_s, self.full_prefill_s, beside)
-
-    def per_token(self, beside: int) -> float:
-        return self._between(self.decode_s_per_token, self.full_decode_s_per_token, beside)
-
-    def _between(self, alone: float, full: float, beside: int) -> float:
-        return alone + (full - alone) * beside / max(self.batch - 1, 1)
-
-
-@dataclass
-class Phase:
-    rule: str
-    phase: str
-    rate_per_s: float
-    requests: int
-    ttft_p50_ms: float
-    ttft_p95_ms: float
-    ttft_p99_ms: float
-    slo_misses: float
-    overflow_share: float
-    external_spend: float
-    refused_429: int
-    lost: int
-    oracle_overflow_share: float
-    oracle_spend: float
-    overflow_reasons: dict[str, int]
 
 
 async def one(
@@ -177,49 +129,6 @@ def config(workdir: Path, name: str, engine: Engine, saturation: dict[str, Any])
     return write_config(workdir / f"models-{name}.yaml", raw)
 
 
-def median_prediction_error(metrics_port: int) -> float | None:
-    """The median of ``switchboard_ttft_prediction_error``, interpolated in its buckets."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    buckets: dict[float, float] = {}
-    pattern = r'ray_switchboard_ttft_prediction_error_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)'
-    for le, count in re.findall(pattern, text):
-        buckets[float(le)] = buckets.get(float(le), 0.0) + float(count)
-    if not buckets or buckets[max(buckets)] == 0:
-        return None
-    edges = sorted(buckets)
-    half, lower, below = buckets[edges[-1]] / 2, 0.0, 0.0
-    for edge in edges:
-        if buckets[edge] >= half:
-            if edge == float("inf"):
-                return lower
-            share = (half - below) / max(buckets[edge] - below, 1e-9)
-            return lower + share * (edge - lower)
-        lower, below = edge, buckets[edge]
-    return None
-
-
-def oracle(
-    outcomes: list[Outcome], target_s: float, local: LocalService, price: float
-) -> tuple[int, float]:
-    """(requests overflowed, their spend) of the clairvoyant greedy schedule: each batch
-    slot is a lane; a request takes the lane that frees first, at the speed of the lanes
-    busy beside it when it starts."""
-    free_at = [0.0] * local.batch
-    overflowed, spend = 0, 0.0
-    for outcome in sorted(outcomes, key=lambda o: o.arrival_s):
-        start = max(outcome.arrival_s, free_at[0])
-        beside = sum(f > start for f in free_at[1:])
-        prefill = local.prefill(beside)
-        if start - outcome.arrival_s + prefill <= target_s:
-            end = start + prefill + outcome.completion_tokens * local.per_token(beside)
-            heapq.heapreplace(free_at, end)
-        else:
-            overflowed += 1
-            spend += outcome.completion_tokens * price / 1e6
-    return overflowed, spend
-
-
 @dataclass(frozen=True)
 class Setting:
     capacity_per_s: float
@@ -248,7 +157,8 @@ def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting:
     ttfts = [o.ttft_s * 1000 for o in answered]
     external = [o for o in answered if o.served_by == "external"]
     price = setting.price
-    oracle_overflowed, oracle_spend = oracle(answered, setting.target_s, setting.local, price)
+    requests = [(o.arrival_s, o.completion_tokens) for o in answered]
+    oracle_overflowed, oracle_spend = oracle(requests, setting.target_s, setting.local, price)
     return Phase(
         rule=rule,
         phase=name,
@@ -326,51 +236,6 @@ async def full_batch(
 
     await asyncio.gather(*(client(c) for c in range(clients)))
     return done
-
-
-def reasons(phase: Phase) -> str:
-    return "(" + ", ".join(f"{r} {n}" for r, n in sorted(phase.overflow_reasons.items())) + ")"
-
-
-def regret(phase: Phase) -> str:
-    if phase.oracle_spend == 0:
-        return "0" if phase.external_spend == 0 else "inf (oracle: none)"
-    return f"{phase.external_spend / phase.oracle_spend - 1:+.0%}"
-
-
-def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -> str:
-    service = facts["oracle_service"]
-    lines = [
-        f"# Overflow against a TTFT target ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
-        "",
-        f"Command: `{facts['command']}`",
-        "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
-        "",
-        f"SmolLM2 on {facts['engine']}, batch {facts['batch']}. Unloaded TTFT p95 "
-        f"{facts['unloaded_ttft_p95_s'] * 1000:.0f} ms, mean request "
-        f"{facts['mean_request_s']:.2f} s; target {facts['target_s'] * 1000:.0f} ms (2 x "
-        f"p95); local capacity {facts['capacity_per_s']:.2f} req/s (completed with the "
-        "batch kept full). Oracle's service times, alone / batch full: TTFT "
-        f"{service['prefill_s'] * 1000:.0f} / {service['full_prefill_s'] * 1000:.0f} ms, "
-        f"{service['decode_s_per_token'] * 1000:.0f} / "
-        f"{service['full_decode_s_per_token'] * 1000:.0f} ms per token. "
-        "Median TTFT prediction error: "
-        + ", ".join(f"{rule} {err}" for rule, err in facts["median_prediction_error"].items()),
-        "",
-        "| rule | phase | req/s | requests | TTFT p50 / p95 / p99 ms | over target | "
-        "overflowed (why) | spend | oracle: overflowed, spend | regret | 429 | lost |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {p.rule} | {p.phase} | {p.rate_per_s:.2f} | {p.requests} | {p.ttft_p50_ms:.0f} / "
-        f"{p.ttft_p95_ms:.0f} / {p.ttft_p99_ms:.0f} | {p.slo_misses:.0%} | "
-        f"{p.overflow_share:.0%} {reasons(p)} | {p.external_spend:.6f} | "
-        f"{p.oracle_overflow_share:.0%}, {p.oracle_spend:.6f} | {regret(p)} | "
-        f"{p.refused_429} | {p.lost} |"
-        for p in phases
-    ]
-    return "\n".join(lines) + "\n"
 
 
 async def main() -> None:
