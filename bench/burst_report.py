@@ -4,8 +4,9 @@ Ray's metrics port, and the Markdown table."""
 import re
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from bench.load import report_header
 
 
 @dataclass
@@ -61,13 +62,8 @@ def regret(phase: Phase) -> str:
 
 def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -> str:
     service = facts["oracle_service"]
-    lines = [
-        f"# Overflow against a TTFT target ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
-        "",
-        f"Command: `{facts['command']}`",
-        "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
-        "",
+    lines = report_header("Overflow against a TTFT target", facts["command"], info)
+    lines += [
         f"SmolLM2 on {facts['engine']}, batch {facts['batch']}. Unloaded TTFT p95 "
         f"{facts['unloaded_ttft_p95_s'] * 1000:.0f} ms, mean request "
         f"{facts['mean_request_s']:.2f} s; target {facts['target_s'] * 1000:.0f} ms (2 x "

@@ -7,6 +7,7 @@ import platform
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -122,3 +123,15 @@ def machine() -> dict[str, str]:
         "transformers": transformers.__version__,
         "ray": ray.__version__,
     }
+
+
+def report_header(title: str, command: str, info: dict[str, str]) -> list[str]:
+    """The first lines of a results file: title and time, the command, the machine."""
+    return [
+        f"# {title} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Command: `{command}`",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        "",
+    ]

@@ -24,7 +24,15 @@ from pathlib import Path
 import aiohttp
 import psutil
 
-from bench.load import PROMPT, LoadResult, Sample, http_sample, machine, run_load
+from bench.load import (
+    PROMPT,
+    LoadResult,
+    Sample,
+    http_sample,
+    machine,
+    report_header,
+    run_load,
+)
 from router.config_loader import load_config
 from serving.deployment import load_engine
 from serving.engine import ChatPrompt, Engine, GenerationRequest, SamplingOptions
@@ -113,13 +121,8 @@ def markdown(
     results: list[LoadResult],
     command: str,
 ) -> str:
-    lines = [
-        f"# Serving benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
-        "",
-        f"Command: `{command}`",
-        "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
-        "",
+    lines = report_header("Serving benchmark", command, info)
+    lines += [
         f"Engine: {engine}. Cold start of `switchboard serve` (default fleet, both models) "
         "to ready: "
         f"{facts['cold_start_to_ready_s']:.1f} s; RSS of the whole process tree after "
