@@ -180,7 +180,7 @@ class Dispatcher:
         state = saturation.state(model_id, headroom, size, policy.ttft_target_s)
         if state.saturated and not past_limits:
             return Skipped(model_id, state.reason or "saturated")
-        record = saturation.started(model_id, size, state.predicted)
+        record = saturation.started(model_id, size, state)
         finished = functools.partial(saturation.finished, model_id, record)
         handed_off = False  # once the stream exists, its close() reports the finish
         try:

@@ -108,8 +108,8 @@ class SaturationRules(StrictModel):
         gt=0,
         lt=1,
         description="the share of requests a TTFT target holds for: the predicted TTFT is"
-        " scaled by this quantile of measured / predicted TTFT (0.5: about the mean; lower"
-        " overflows less and misses more)",
+        " scaled by a margin learned so that this share of local requests meet the target"
+        " (lower overflows less and misses more)",
     )
     stale_after_s: float = Field(1.0, gt=0)
     backpressure_hold_s: float = Field(0.5, ge=0, description="after a full-queue refusal")

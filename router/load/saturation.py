@@ -6,8 +6,9 @@ per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
 - with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place):
-  the request's time to first token there at ``ttft_quantile`` (``router.load.ttft``)
-  exceeds it, and the model is not idle                            -> ``ttft``
+  the request's expected time to first token there (``router.load.ttft``), times the
+  model's margin for ``ttft_quantile`` (``router.load.ttft_margin``), exceeds it, and
+  the model is not idle                                             -> ``ttft``
 - without: one more request would make the queue per replica exceed
   ``max_waiting_per_replica`` (0: saturated as soon as no batch slot is free) -> ``queue``
 - any replica's KV-cache use >= ``max_kv_cache_usage``             -> ``kv_cache``
@@ -38,6 +39,7 @@ class Saturation:
     reason: str | None = None  # stale, backpressure, ttft, queue, kv_cache
     queued_per_replica: float = 0.0
     predicted: Prediction | None = None  # where the load was fresh enough to predict
+    target_s: float | None = None  # the TTFT target it was judged by (None: the queue rule)
 
 
 FREE = Saturation(saturated=False)
@@ -86,7 +88,7 @@ class SaturationView:
         idle = predicted.wait_s == 0.0 and predicted.beside == 0.0
         if target_s is not None:
             if predicted.likely_max_s > target_s * headroom and not idle:
-                return Saturation(True, "ttft", per_replica, predicted)
+                return Saturation(True, "ttft", per_replica, predicted, target_s)
         else:
             # The request being placed waits too unless a batch slot is free for it.
             would_wait = (queued + (not slot_free)) / len(load.replicas)
@@ -94,8 +96,8 @@ class SaturationView:
                 return Saturation(True, "queue", per_replica, predicted)
         kv = [r.kv_cache_usage for r in load.replicas if r.kv_cache_usage is not None]
         if kv and max(kv) >= rules.max_kv_cache_usage:
-            return Saturation(True, "kv_cache", per_replica, predicted)
-        return Saturation(False, None, per_replica, predicted)
+            return Saturation(True, "kv_cache", per_replica, predicted, target_s)
+        return Saturation(False, None, per_replica, predicted, target_s)
 
     def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> tuple[int, bool]:
         """(requests queued, whether a batch slot is free for one more)."""
@@ -122,10 +124,13 @@ class SaturationView:
         self._refused_at[model_id] = self._clock()
 
     def started(
-        self, model_id: str, size: RequestSize = NOMINAL, predicted: Prediction | None = None
+        self, model_id: str, size: RequestSize = NOMINAL, let_in: Saturation = FREE
     ) -> InFlight:
+        """``let_in``: the state it was sent in; if it was judged by a TTFT target and
+        found free, its TTFT teaches the model's margin."""
+        target_s = None if let_in.saturated else let_in.target_s
         with self._lock:
-            return self._ttft[model_id].started(self._clock(), size, predicted)
+            return self._ttft[model_id].started(self._clock(), size, let_in.predicted, target_s)
 
     def first_token(self, model_id: str, record: InFlight) -> None:
         with self._lock:

@@ -18,9 +18,8 @@ waiting: those are what the engines held when polled beyond this router's reques
 no phantom. Until it has seen a few requests a model uses conservative priors.
 
 A target is about the tail, not the mean: each prediction also carries ``tail_s``, the
-expected TTFT scaled by a quantile (``saturation.ttft_quantile``, 0.95) of measured /
-predicted TTFT over the model's last 200 predictions, which is what the saturation rule
-compares with a target.
+expected TTFT scaled by the model's margin (``router.load.ttft_margin``), which is what
+the saturation rule compares with a target.
 """
 
 import heapq
@@ -31,14 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from router.load.ttft_margin import TtftMargin
 from serving.engine import EngineStats, GenerationChunk
 
 FINISHED_MEMORY_S = 10.0  # how long finished requests are remembered, against old polls
-# The tail: a target holds for a share of requests (a quantile), so the prediction a rule
-# compares with it is the mean one scaled by that quantile of measured / predicted TTFT
-# over the last TAIL_SAMPLES predictions (once TAIL_MIN_SAMPLES are in; 1 before).
-TAIL_SAMPLES, TAIL_MIN_SAMPLES = 200, 20
-TAIL_BOUNDS = (0.5, 4.0)  # a few wild ratios must not make the rule all-or-nothing
 SMOOTHING = 0.1  # weight of the newest sample: about the last 10-20 requests count
 # Priors until requests are seen: a slow small model on CPU, and a typical short answer.
 PRIOR_PREFILL_S = 0.3
@@ -64,10 +59,15 @@ class WeightedLinear:
     """y ~ intercept + slopes . x, fitted by exponentially weighted least squares (with
     ``Ewma``'s weights), refitted at each sample so a prediction is one dot product. The
     slopes are kept >= 0 (time grows with work): a feature whose slope would be negative
-    is left out of the fit."""
+    is left out of the fit. So is one whose recent values spread (standard deviation)
+    less than its ``resolution``: a slope fitted to noise, or to one old sample whose
+    weight has decayed, would extrapolate wildly (a steady full batch says nothing of an
+    empty one)."""
 
-    def __init__(self, prior_intercept: float, features: int) -> None:
+    def __init__(self, prior_intercept: float, resolution: Sequence[float]) -> None:
         self.samples = 0
+        features = len(resolution)
+        self._min_variance = np.square(np.asarray(resolution, dtype=float))
         self._x, self._y = np.zeros(features), prior_intercept
         self._xx, self._xy = np.zeros((features, features)), np.zeros(features)
         self._slopes = np.zeros(features)
@@ -89,7 +89,7 @@ class WeightedLinear:
         covariance = self._xx - np.outer(self._x, self._x)
         cross = self._xy - self._x * self._y
         slopes = np.zeros_like(self._x)
-        active = np.diag(covariance) > 1e-9  # a feature seen at one value explains nothing
+        active = np.diag(covariance) >= self._min_variance
         while active.any():
             kept = np.flatnonzero(active)
             solved = np.linalg.lstsq(covariance[np.ix_(kept, kept)], cross[kept], rcond=None)[0]
@@ -108,6 +108,7 @@ class InFlight:
     prompt_tokens: int
     budget: int  # the most tokens it may generate
     predicted: "Prediction | None"  # None: sent without one (past the model's limits)
+    target_s: float | None = None  # the TTFT target it was sent under
     first_token_at: float | None = None
     completion_tokens: int | None = None  # from the engine's usage, once it says
 
@@ -131,7 +132,7 @@ class Prediction:
     wait_s: float
     ttft_s: float  # the expected TTFT
     beside: float = 0.0  # requests per replica in the batch its prefill runs with
-    tail_s: float | None = None  # the TTFT that the model's quantile of such stay under
+    tail_s: float | None = None  # the expected TTFT scaled by the model's margin
 
     @property
     def likely_max_s(self) -> float:
@@ -142,17 +143,16 @@ class TtftModel:
     """One local model: its learned rates and this router's requests in flight to it."""
 
     def __init__(self, tail_quantile: float = 0.95) -> None:
-        """``tail_quantile``: of the TTFT, for ``Prediction.tail_s``."""
-        self._tail_quantile = tail_quantile
+        """``tail_quantile``: the share of requests a target holds for."""
         # Prefill seconds by (prompt tokens, requests decoding beside it): on a busy batch
-        # its prefill shares each engine step with their decodes.
-        self.prefill_s = WeightedLinear(PRIOR_PREFILL_S, features=2)
+        # its prefill shares each engine step with their decodes. Resolutions: 8 tokens,
+        # half a request per replica.
+        self.prefill_s = WeightedLinear(PRIOR_PREFILL_S, resolution=(8.0, 0.5))
         # Decode seconds per token by the requests beside it when it started.
-        self.decode_s_per_token = WeightedLinear(PRIOR_DECODE_S_PER_TOKEN, features=1)
+        self.decode_s_per_token = WeightedLinear(PRIOR_DECODE_S_PER_TOKEN, resolution=(0.5,))
         self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)  # of answers that stopped by themselves
+        self.margin = TtftMargin(tail_quantile)
         self.in_flight: list[InFlight] = []
-        self._ratios: deque[float] = deque(maxlen=TAIL_SAMPLES)  # measured / predicted TTFT
-        self._tail = 1.0
         self._finished_at: deque[float] = deque()  # this router's recent finishes, in order
 
     def predict(
@@ -161,7 +161,7 @@ class TtftModel:
         """``polled_at``: when ``replicas`` were read, on the same clock as ``now``."""
         wait, beside = self._wait_s(now, tuple(replicas), polled_at)
         ttft = wait + self.prefill(size.prompt_tokens, beside)
-        return Prediction(wait, ttft, beside, ttft * self._tail)
+        return Prediction(wait, ttft, beside, ttft * self.margin.value)
 
     def prefill(self, prompt_tokens: int, beside: float = 0.0) -> float:
         return self.prefill_s((prompt_tokens, beside))
@@ -169,8 +169,15 @@ class TtftModel:
     def decode(self, beside: float = 0.0) -> float:
         return self.decode_s_per_token((beside,))
 
-    def started(self, now: float, size: RequestSize, predicted: Prediction | None) -> InFlight:
-        record = InFlight(now, size.prompt_tokens, size.budget, predicted)
+    def started(
+        self,
+        now: float,
+        size: RequestSize,
+        predicted: Prediction | None,
+        target_s: float | None = None,
+    ) -> InFlight:
+        """``target_s``: the TTFT target it was let in under (it teaches the margin)."""
+        record = InFlight(now, size.prompt_tokens, size.budget, predicted, target_s)
         self.in_flight.append(record)
         return record
 
@@ -182,11 +189,8 @@ class TtftModel:
             return None
         if predicted.wait_s == 0.0:  # it found a free slot: its TTFT was the prefill
             self.prefill_s.observe((record.prompt_tokens, predicted.beside), measured)
-        self._ratios.append(measured / max(predicted.ttft_s, 1e-3))
-        if len(self._ratios) >= TAIL_MIN_SAMPLES:
-            self._tail = float(
-                np.clip(np.quantile(self._ratios, self._tail_quantile), *TAIL_BOUNDS)
-            )
+        if record.target_s is not None:
+            self.margin.observe(measured, record.target_s)
         return abs(predicted.ttft_s - measured) / max(measured, 1e-3)
 
     def finished(self, record: InFlight, now: float) -> None:
