@@ -104,15 +104,21 @@ class Dispatcher:
         for model_id in order:
             outcome = await self._try(model_id, request, size, policy, key, deadline)
             if isinstance(outcome, PrimedStream):
-                return Dispatched(outcome, tuple(skipped))
+                return self._served(outcome, skipped)
             skipped.append(outcome)
         if over_budget and policy.over_budget == "wait" and local:
             # Rather than pay: its first local model, past that model's saturation limits.
             outcome = await self._try_local(local[0], request, size, policy, deadline, True)
             if isinstance(outcome, PrimedStream):
-                return Dispatched(outcome, tuple(skipped))
+                return self._served(outcome, skipped)
             skipped.append(outcome)
         raise self._nothing_free(skipped + [s for s in unpaid if s not in skipped])
+
+    def _served(self, primed: PrimedStream, skipped: list[Skipped]) -> Dispatched:
+        for passed_over in skipped:
+            if passed_over.reason == "ttft":  # served elsewhere, within its target
+                self._saturation.sent_elsewhere(passed_over.model_id)
+        return Dispatched(primed, tuple(skipped))
 
     async def _try(
         self,

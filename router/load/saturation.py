@@ -132,6 +132,12 @@ class SaturationView:
         with self._lock:
             return self._ttft[model_id].started(self._clock(), size, let_in.predicted, target_s)
 
+    def sent_elsewhere(self, model_id: str) -> None:
+        """A request its TTFT rule passed over was served by another target: it counts
+        toward the model's margin as a request that met the target."""
+        with self._lock:
+            self._ttft[model_id].margin.observe(met=True)
+
     def first_token(self, model_id: str, record: InFlight) -> None:
         with self._lock:
             error = self._ttft[model_id].first_token(record, self._clock())

@@ -190,7 +190,7 @@ class TtftModel:
         if predicted.wait_s == 0.0:  # it found a free slot: its TTFT was the prefill
             self.prefill_s.observe((record.prompt_tokens, predicted.beside), measured)
         if record.target_s is not None:
-            self.margin.observe(measured, record.target_s)
+            self.margin.observe(met=measured <= record.target_s)
         return abs(predicted.ttft_s - measured) / max(measured, 1e-3)
 
     def finished(self, record: InFlight, now: float) -> None:

@@ -149,5 +149,7 @@ async def test_a_keys_ttft_target_decides_its_overflow() -> None:
     engines = {smol.id: Answers(), PROVIDER: Answers()}
     dispatcher = Dispatcher(engines, saturation, {PROVIDER: breaker}, guard(clock))
     assert await served_by(dispatcher, "k", KeyPolicy(ttft_target_s=1.0)) == PROVIDER
+    # Served elsewhere within its target: the margin (1 until then) learns from it.
+    assert saturation.rates(smol.id).margin.value < 1
     assert await served_by(dispatcher, "k", KeyPolicy(ttft_target_s=10.0)) == smol.id
     assert await served_by(dispatcher, "k", KeyPolicy()) == smol.id
