@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.dashboard_plot import draw_rows
 from bench.load import machine
-from router.cli import main as switchboard
+from router.cli.main import main as switchboard
 from tests.builders import REPO
 from tests.dashboards.overload import closed_loop, open_loop, overflowing_app
 from tests.dashboards.panels import concrete, finite_points, load_dashboard, panel_queries

@@ -23,12 +23,12 @@ from bench.load import machine, percentile
 from router.auth import ANONYMOUS
 from router.classifier.artifact import SHIPPED_ARTIFACT
 from router.config_loader import load_config
-from router.openai_types import ChatCompletionRequest
+from router.http.openai_types import ChatCompletionRequest
+from router.http.translate import chat_request
 from router.routing.build import build_pipeline, load_predictor
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
 from router.routing.tokens import PromptTokenCounter
-from router.translate import chat_request
 from serving.weights import default_models_dir
 
 RESULTS = Path(__file__).parent / "results"

@@ -56,7 +56,7 @@ import yaml
 
 from bench.load import machine, percentile
 from router.app import APP_NAME
-from router.ingress import RouterIngress
+from router.http.ingress import RouterIngress
 from tests.builders import free_port, smol_only_raw, write_config
 from tests.fake_provider.fixtures import FakeProviderProcess
 

@@ -15,7 +15,7 @@ from ray.serve import Application
 
 from router.config import SwitchboardConfig
 from router.config_loader import check_weights, load_config
-from router.ingress import RouterIngress
+from router.http.ingress import RouterIngress
 from serving.config import EngineName
 from serving.deployment import ModelDeployment, deployment_options
 from serving.weights import default_models_dir
@@ -46,7 +46,7 @@ def build_app(args: SwitchboardArgs) -> Application:
 
 def router_options(config: SwitchboardConfig) -> dict[str, Any]:
     """models.yaml -> Ray Serve options for the router deployment (its CPU share is fixed
-    on the deployment itself, in ``router.ingress``)."""
+    on the deployment itself, in ``router.http.ingress``)."""
     return {
         "name": RouterIngress.name,
         "num_replicas": config.router.num_replicas,

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from router.auth import Caller
-from router.dispatcher import Dispatched, Skipped
+from router.dispatch.dispatcher import Dispatched, Skipped
 from router.errors import ApiError
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts

@@ -1,16 +1,16 @@
 """Assemble the router's context from the typed config and the engines it can reach:
 the one place that wires routing, load view, circuit breakers and dispatch together,
-for the Serve replica (``router.ingress``) and the in-process test server alike."""
+for the Serve replica (``router.http.ingress``) and the in-process test server alike."""
 
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from router.api import RouterContext
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
-from router.dispatcher import Dispatcher
+from router.dispatch.dispatcher import Dispatcher
+from router.http.api import RouterContext
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller, LoadSource
 from router.load.rate_limit import RateLimiter

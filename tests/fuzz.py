@@ -1,6 +1,6 @@
 """Property-based fuzzing of the HTTP API from its own OpenAPI document, with hostile
 mutations on top of schemathesis' bodies: lone surrogates, deep nesting, huge numbers and
-huge arrays. Used against an in-process server (``tests/unit/router/test_api_fuzz.py``)
+huge arrays. Used against an in-process server (``tests/unit/router/http/test_api_fuzz.py``)
 and through ``switchboard serve`` (``tests/e2e/test_fuzz_serve.py``); no response may be
 a 5xx, and every error must be an OpenAI error object.
 

@@ -1,4 +1,4 @@
-"""Serve ``router.api.build_api`` on a real uvicorn server in a thread (no Ray), with
+"""Serve ``router.http.api.build_api`` on a real uvicorn server in a thread (no Ray), with
 real engines: the HTTP contract tested without paying for a Ray cluster."""
 
 import threading
@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from router.api import RouterContext, build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
+from router.http.api import RouterContext, build_api
 from router.load.poller import LoadSource, SingleEngineLoad
 from router.metrics.instruments import Instruments, PrometheusInstruments
 from router.wiring import build_context

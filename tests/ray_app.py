@@ -10,7 +10,7 @@ import ray
 from ray import serve
 
 from router.app import SwitchboardArgs, build_app
-from router.serve_local import wait_ready
+from router.cli.serve_local import wait_ready
 from serving.weights import default_models_dir
 from tests.builders import free_port
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from router.capacity import plan
-from router.capacity_sources import from_prometheus, from_snapshots
+from router.cli.capacity import plan
+from router.cli.capacity_sources import from_prometheus, from_snapshots
 from tests.dashboards.overload import closed_loop, overflowing_app
 from tests.dashboards.panels import concrete, finite_points, load_dashboard, panel_queries
 from tests.prometheus_server import PrometheusProcess, missing_reason, prometheus_binary

@@ -5,7 +5,7 @@ overlays are regenerated."""
 import pytest
 import yaml
 
-from router.cli import main
+from router.cli.main import main
 from tests.k8s.manifests import FLEET_SOURCES, OVERLAYS, OVERLAYS_DIR
 
 REGENERATE = "out of date: run `make k8s-config`"

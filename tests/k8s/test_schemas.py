@@ -8,8 +8,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from router.cli.serve_config import check_serve_config
 from router.config_loader import ConfigError
-from router.serve_config import check_serve_config
 from tests.k8s.manifests import (
     OVERLAYS_DIR,
     Manifest,

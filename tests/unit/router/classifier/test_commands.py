@@ -14,7 +14,7 @@ from router.classifier.encoders import PromptEncoder
 from router.classifier.generalisation import POOLED
 from router.classifier.labels import ModelAnswer, read_labels, write_labels
 from router.classifier.model import Candidate, Estimate, QualityPredictor
-from router.cli import main
+from router.cli.main import main
 from tests.unit.router.classifier.synthetic import LARGE, SMALL, synthetic_records
 
 pytestmark = pytest.mark.usefixtures("quick_cv")

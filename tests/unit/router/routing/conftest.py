@@ -21,7 +21,8 @@ from router.classifier.calibration import KnobCalibration
 from router.classifier.model import Candidate, QualityPredictor
 from router.config import SwitchboardConfig
 from router.config_loader import parse_config
-from router.openai_types import ChatCompletionRequest
+from router.http.openai_types import ChatCompletionRequest
+from router.http.translate import chat_request
 from router.routing.build import build_pipeline
 from router.routing.facts import RequestFacts
 from router.routing.filters import default_filters
@@ -32,7 +33,6 @@ from router.routing.rules import RuleBook
 from router.routing.stages import Scorer
 from router.routing.targets import RouteTarget, route_targets
 from router.routing.tokens import PromptTokenCounter
-from router.translate import chat_request
 from serving.weights import default_models_dir
 from tests.builders import default_fleet_raw
 from tests.predictors import QWEN, SMOL, artifact, static_encoder

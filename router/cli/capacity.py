@@ -2,7 +2,7 @@
 
 Input: a Prometheus that scrapes Ray's metrics port (``--prometheus URL``, over
 ``--window``), or one or more saved scrapes of that port (``--snapshot FILE...``; see
-``router.capacity_sources``). Per local model (one with ``switchboard_engine_*`` series):
+``router.cli.capacity_sources``). Per local model (one with ``switchboard_engine_*`` series):
 
 - utilisation = running / batch slots, summed over replicas (mean and peak);
 - peak queue = the most requests waiting inside its engines at once;
@@ -179,7 +179,7 @@ def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
 
 
 def _capacity(args: argparse.Namespace) -> int:
-    from router.capacity_sources import SourceError, from_prometheus, from_snapshots
+    from router.cli.capacity_sources import SourceError, from_prometheus, from_snapshots
 
     if not 0 < args.target_utilisation <= 1:
         print("switchboard: --target-utilisation must be in (0, 1]", file=sys.stderr)

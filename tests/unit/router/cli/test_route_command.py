@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from router.cli import main
+from router.cli.main import main
 from tests.builders import default_fleet_raw, write_config
 
 SMOL, QWEN = "smollm2-135m", "qwen2.5-coder-0.5b"

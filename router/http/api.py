@@ -1,6 +1,6 @@
 """The OpenAI-compatible HTTP API, built as a plain FastAPI app from typed parts.
 
-Ray Serve hosts it (``router.ingress``), but nothing here imports Ray: the same app runs
+Ray Serve hosts it (``router.http.ingress``), but nothing here imports Ray: the same app runs
 in tests against in-process engines.
 """
 
@@ -19,20 +19,15 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from router.auth import ApiKeyAuth, Caller
-from router.body_limit import BodySizeLimit
 from router.decision_log import log_decision, log_refusal
-from router.dispatch import PrimedStream
-from router.dispatcher import Dispatched, Dispatcher
-from router.error_handlers import install_error_handlers
+from router.dispatch.dispatcher import Dispatched, Dispatcher
+from router.dispatch.primed_stream import PrimedStream
 from router.errors import ApiError, InternalError, ModelNotFound, ServiceUnavailable
-from router.json_body import StrictJsonRoute
-from router.load.poller import LoadPoller
-from router.load.rate_limit import RateLimiter
-from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
-from router.model_cards import ModelCard
-from router.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
-from router.policy_config import Knob
-from router.responses import (
+from router.http.body_limit import BodySizeLimit
+from router.http.error_handlers import install_error_handlers
+from router.http.json_body import StrictJsonRoute
+from router.http.openai_types import ChatCompletionRequest, CompletionRequest, SamplingFields
+from router.http.responses import (
     CHAT,
     COMPLETION,
     SSE_DONE,
@@ -41,11 +36,16 @@ from router.responses import (
     full_response,
     sse_error,
 )
+from router.http.translate import chat_request, completion_request
+from router.load.poller import LoadPoller
+from router.load.rate_limit import RateLimiter
+from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
+from router.model_cards import ModelCard
+from router.policy_config import Knob
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
 from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS
-from router.translate import chat_request, completion_request
 from serving.engine import Engine, GenerationRequest
 
 READINESS_TIMEOUT_S = 2.0

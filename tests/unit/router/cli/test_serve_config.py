@@ -5,9 +5,9 @@ import pytest
 import yaml
 
 from router.app import SwitchboardArgs
-from router.cli import main
+from router.cli.main import main
+from router.cli.serve_config import check_serve_config, serve_config
 from router.config_loader import ConfigError, load_config
-from router.serve_config import check_serve_config, serve_config
 from tests.builders import MODELS_YAML, REPO
 
 GPU_FLEET = REPO / "models.gpu.yaml"

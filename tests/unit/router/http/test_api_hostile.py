@@ -17,7 +17,7 @@ from serving.transformers_engine import TransformersEngine
 from tests.builders import smol_only_raw
 from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.live_api import context, serve_api
-from tests.unit.router.test_api import SMOL, call, error_of, external
+from tests.unit.router.http.test_api import SMOL, call, error_of, external
 
 pytestmark = pytest.mark.slow
 KEYS = ("admin:sk-admin", "narrow:sk-narrow")

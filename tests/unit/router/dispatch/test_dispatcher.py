@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from router.dispatcher import Dispatcher
+from router.dispatch.dispatcher import Dispatcher
 from router.errors import Overloaded, ServiceUnavailable
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller

@@ -40,7 +40,7 @@ def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
 def _serve_config(args: argparse.Namespace) -> int:
     # Imported here: it imports Ray, which takes seconds and the other commands don't need.
     from router.app import SwitchboardArgs
-    from router.serve_config import serve_config
+    from router.cli.serve_config import serve_config
 
     config = load_config(args.config)
     app_args = SwitchboardArgs(

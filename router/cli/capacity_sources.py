@@ -25,7 +25,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from router.capacity import ModelLoad
+from router.cli.capacity import ModelLoad
 
 ByModel = dict[str, float]
 Fetch = Callable[[str], Any]  # URL -> decoded JSON body

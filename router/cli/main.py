@@ -7,11 +7,11 @@ import sys
 import typing
 from pathlib import Path
 
-from router.capacity import add_command as add_capacity_command
 from router.classifier.commands import add_commands as add_router_commands
-from router.config_command import add_command as add_config_command
+from router.cli.capacity import add_command as add_capacity_command
+from router.cli.config_command import add_command as add_config_command
+from router.cli.route_command import add_command as add_route_command
 from router.config_loader import ConfigError, check_weights, load_config
-from router.route_command import add_command as add_route_command
 from serving.config import EngineName
 from serving.weights import WeightsError, default_models_dir, prepare_model
 
@@ -138,7 +138,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     # Imported here: Ray takes seconds to import and the other commands don't need it.
-    from router.serve_local import run_local
+    from router.cli.serve_local import run_local
 
     return run_local(
         config_path=args.config,

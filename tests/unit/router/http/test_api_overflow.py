@@ -19,7 +19,7 @@ from serving.transformers_engine import TransformersEngine
 from tests.builders import smol_only_raw
 from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.live_api import context, serve_api
-from tests.unit.router.test_api import SMOL, external
+from tests.unit.router.http.test_api import SMOL, external
 
 pytestmark = pytest.mark.slow
 ECONOMY = {"x-switchboard-quality": "0"}  # SmolLM2 first, the provider next

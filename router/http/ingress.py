@@ -1,4 +1,4 @@
-"""The router deployment: Ray Serve hosts the FastAPI app from ``router.api``.
+"""The router deployment: Ray Serve hosts the FastAPI app from ``router.http.api``.
 
 Engines are built in the replica: one ``DeploymentEngineClient`` per local model
 handle, one ``ExternalEngine`` per external provider whose env vars are set.
@@ -14,11 +14,11 @@ from ray import serve
 from ray.serve import Deployment
 from ray.serve.handle import DeploymentHandle
 
-from router.api import build_api
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
+from router.http.api import build_api
+from router.http.request_log import emit_json_lines
 from router.metrics.instruments import RayInstruments
-from router.request_log import emit_json_lines
 from router.wiring import build_context
 from serving.deployment import DeploymentEngineClient
 from serving.engine import Engine

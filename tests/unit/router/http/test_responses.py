@@ -2,7 +2,7 @@ import json
 from typing import Any
 
 from router.errors import Overloaded
-from router.responses import CHAT, COMPLETION, StreamRenderer, full_response, sse_error
+from router.http.responses import CHAT, COMPLETION, StreamRenderer, full_response, sse_error
 from serving.engine import ChoiceDelta, GenerationChunk, ToolCallDelta, Usage
 
 CHUNKS = [

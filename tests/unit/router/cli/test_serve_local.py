@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from router.cli.serve_local import _check_environment
 from router.config_loader import ConfigError, load_config
-from router.serve_local import _check_environment
 from tests.builders import MODELS_YAML
 
 
@@ -35,7 +35,7 @@ def test_default_environment_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_vllm_fleet_without_vllm_fails_before_deploying_and_says_what_to_do(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("router.serve_local.find_spec", lambda name: None)
+    monkeypatch.setattr("router.cli.serve_local.find_spec", lambda name: None)
     with pytest.raises(ConfigError) as info:
         _check_environment(load_config(MODELS_YAML), source="models.yaml")
     assert "vLLM is not installed" in str(info.value) and "--engine transformers" in str(info.value)

@@ -6,8 +6,8 @@ a client cannot bypass the limit by omitting the header.
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router.error_handlers import error_response
 from router.errors import PayloadTooLarge
+from router.http.error_handlers import error_response
 
 
 class BodySizeLimit:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from router.capacity import ModelLoad, plan
-from router.capacity_sources import SourceError, from_snapshots, parse_duration
-from router.cli import main
+from router.cli.capacity import ModelLoad, plan
+from router.cli.capacity_sources import SourceError, from_snapshots, parse_duration
+from router.cli.main import main
 from tests.builders import REPO, free_port
 
 SNAPSHOTS = sorted((REPO / "tests" / "data" / "capacity").glob("*.txt"))

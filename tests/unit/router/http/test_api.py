@@ -1,4 +1,4 @@
-"""The HTTP contract of ``router.api`` on a live server (no Ray): the real small model and
+"""The HTTP contract of ``router.http.api`` on a live server (no Ray): the real small model and
 the fake provider process as the external model."""
 
 import asyncio
