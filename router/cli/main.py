@@ -7,8 +7,8 @@ import sys
 import typing
 from pathlib import Path
 
-from router.classifier.commands import add_commands as add_router_commands
 from router.cli.capacity import add_command as add_capacity_command
+from router.cli.classifier_commands import add_commands as add_router_commands
 from router.cli.config_command import add_command as add_config_command
 from router.cli.route_command import add_command as add_route_command
 from router.config_loader import ConfigError, check_weights, load_config

@@ -4,8 +4,8 @@ from typing import Any
 import pytest
 import yaml
 
-from router.classifier.commands import DATA_DIR
 from router.config_loader import ConfigError, check_weights, load_config, parse_config
+from router.training.labels import LABEL_FLEET
 from serving.weights import default_models_dir
 from tests.builders import MODELS_YAML, default_fleet_raw
 
@@ -200,7 +200,7 @@ def test_capabilities_the_engine_cannot_honour_are_refused() -> None:
 
 def test_the_labelling_fleet_serves_the_default_fleets_weights() -> None:
     """Labels must come from the very models that serve: same ids, same weight hashes."""
-    labelling = load_config(DATA_DIR / "label-fleet.vllm-cpu.yaml")
+    labelling = load_config(LABEL_FLEET)
     served = load_config(MODELS_YAML)
     assert {m.id: m.weights for m in labelling.models} == {m.id: m.weights for m in served.models}
     assert all(m.engine == "vllm" for m in labelling.models)

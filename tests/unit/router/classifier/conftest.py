@@ -1,51 +1,8 @@
-"""The real static encoder and the synthetic labels embedded with it, shared by the tests;
-fits run on one torch thread and, where only what is built on them is tested, on a
-reduced cross-validation grid."""
+"""The classifier's runtime tests fit small problems on the shared synthetic labels."""
 
-from collections.abc import Iterator
-
-import numpy as np
 import pytest
-import torch
-from numpy.typing import NDArray
-
-from router.classifier import train
-from router.classifier.encoders import PromptEncoder, load_encoder
-from router.classifier.labels import LabelledPrompt
-from router.classifier.train import embed_records
-from tests.unit.router.classifier.synthetic import synthetic_records
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """A fit of these small problems is dominated by per-step overhead, which a second
-    intra-op thread multiplies several times when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="session")
-def encoder() -> PromptEncoder:
-    return load_encoder("static")
-
-
-@pytest.fixture(scope="session")
-def records() -> list[LabelledPrompt]:
-    return synthetic_records()
-
-
-@pytest.fixture(scope="session")
-def x(encoder: PromptEncoder, records: list[LabelledPrompt]) -> NDArray[np.float32]:
-    return embed_records(encoder, records)
-
-
-@pytest.fixture(scope="module")
-def quick_cv() -> Iterator[None]:
-    """One L2 strength and two folds, for tests of what is built on ``fit_artifact`` (the
-    full grid is 21 fits per artifact)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train, "L2_GRID", (1e-2,))
-        patch.setattr(train, "CV_FOLDS", 2)
-        yield
+def fits_on_one_thread(one_torch_thread: None) -> None:
+    """Every module here fits small problems (``one_torch_thread``)."""
