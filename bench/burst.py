@@ -38,9 +38,10 @@ import aiohttp
 from bench.burst_oracle import LocalService, oracle
 from bench.burst_report import Phase, markdown, median_prediction_error
 from bench.load import machine, percentile
-from tests.builders import free_port, smol_only_raw, write_config
-from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import running_app
+from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ports import free_port
+from harness.ray_app import running_app
 
 RESULTS = Path(__file__).parent / "results"
 PROVIDER_PACING = ("--ttft-ms", "150", "--token-latency-ms", "25")
@@ -92,8 +93,7 @@ async def open_loop(url: str, rate: float, seconds: float, seed: int) -> list[Ou
     started = time.monotonic()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         while (now := time.monotonic()) < started + seconds:
-            request = one(session, url, rng, len(pending), now - started)
-            pending.append(asyncio.create_task(request))
+            pending.append(asyncio.create_task(one(session, url, rng, len(pending), now - started)))
             await asyncio.sleep(rng.expovariate(rate))
         return list(await asyncio.gather(*pending))
 

@@ -1,6 +1,6 @@
 """Dashboard benchmark: a real Prometheus (1 s scrapes) watches a Switchboard that
 overflows (two SmolLM2 replicas with batches of 2, the fake provider process as the
-external target; ``tests.dashboards.overload``) through phases of streaming requests
+external target; ``harness.overload``) through phases of streaming requests
 arriving at fixed rates (open loop). Every panel of ``k8s/dashboards/switchboard.json`` is
 then queried over the run with ``query_range`` and drawn from those real results, one PNG
 per dashboard row, under ``docs/dashboard/``, with the raw results, the command and the machine in
@@ -25,11 +25,11 @@ from typing import Any
 
 from bench.dashboard_plot import draw_rows
 from bench.load import machine
+from harness.configs import REPO
+from harness.dashboard_panels import concrete, finite_points, load_dashboard, panel_queries
+from harness.overload import closed_loop, open_loop, overflowing_app
+from harness.prometheus import PrometheusProcess
 from router.cli.main import main as switchboard
-from tests.builders import REPO
-from tests.dashboards.overload import closed_loop, open_loop, overflowing_app
-from tests.dashboards.panels import concrete, finite_points, load_dashboard, panel_queries
-from tests.prometheus_server import PrometheusProcess
 
 OUT = REPO / "docs" / "dashboard"
 SNAPSHOTS = REPO / "tests" / "data" / "capacity"

@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from harness.dashboard_panels import legend, load_dashboard
+
 COLUMNS = 3
 # Grafana unit -> (scale, axis label)
 UNITS = {"percentunit": (100.0, "%"), "s": (1000.0, "ms"), "reqps": (1.0, "req/s"),
@@ -76,10 +78,6 @@ def draw_panel(ax: Any, panel: dict[str, Any], results: list[dict[str, Any]], t0
     ax.legend(fontsize=6, loc="upper left")
 
 
-def legend(fmt: str, labels: dict[str, str]) -> str:
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), fmt)
-
-
 def mark_phases(ax: Any, phases: list[dict[str, Any]], t0: float) -> None:
     for phase in phases:
         start = phase["start"] - t0
@@ -89,8 +87,6 @@ def mark_phases(ax: Any, phases: list[dict[str, Any]], t0: float) -> None:
 
 
 if __name__ == "__main__":
-    from tests.dashboards.panels import load_dashboard
-
     out = Path(__file__).resolve().parent.parent / "docs" / "dashboard"
     recorded = json.loads((out / "results.json").read_text())
     for path in draw_rows(load_dashboard(), recorded["queries"], recorded["phases"], out):

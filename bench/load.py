@@ -1,14 +1,17 @@
-"""Shared by the benchmarks: a bounded streaming load generator, latency percentiles and
-machine info. Loopback targets only; every loop is bounded by its request count."""
+"""Shared by the benchmarks: the HTTP load client (closed-loop clients, one request read
+as a stream or whole), latency percentiles and machine info. Loopback targets only; every
+loop is bounded by its request count or its duration."""
 
 import asyncio
 import json
+import math
 import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import psutil
@@ -17,6 +20,7 @@ import torch
 import transformers
 
 PROMPT = "Count from 1 to 200, separated by spaces."
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,78 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+async def closed_loop(
+    one: Callable[[], Awaitable[T]],
+    clients: int,
+    *,
+    per_client: float = math.inf,
+    seconds: float = math.inf,
+    cap: float = math.inf,
+) -> list[T]:
+    """``clients`` clients, each sending its next request when its last one ends, until it
+    sent ``per_client``, ``seconds`` have passed or ``cap`` requests were started in all
+    (a request under way then is finished: bounded, not cut). Results in arrival order."""
+    results: list[T] = []
+    started, deadline = 0, time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal started
+        sent = 0
+        while sent < per_client and started < cap and time.perf_counter() < deadline:
+            sent, started = sent + 1, started + 1
+            results.append(await one())
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return results
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer as the load client saw it."""
+
+    status: int
+    latency_s: float  # until the body ended
+    ttft_s: float = 0.0  # until the first SSE data event; 0.0: none came
+    chunks: int = 0  # SSE data events: content, finish, usage and error chunks
+    error_event: bool = False  # one of those events was an error
+    done: bool = False  # the stream ended with ``data: [DONE]``
+    served_by: str | None = None  # Switchboard's x-switchboard-model header
+    body: bytes = b""  # the whole body when not read as a stream
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: bytes,
+    headers: Mapping[str, str],
+    stream: bool,
+) -> Reply:
+    """POST ``payload``; a 200 to a streamed request is read line by line without parsing
+    (the client's CPU per event stays small next to a server's), anything else whole."""
+    started = time.perf_counter()
+    ttft, chunks, error_event, done = 0.0, 0, False, False
+    async with session.post(url, data=payload, headers=headers) as reply:
+        served_by = reply.headers.get("x-switchboard-model")
+        if not stream or reply.status != 200:
+            body = await reply.read()
+            latency = time.perf_counter() - started
+            return Reply(reply.status, latency, served_by=served_by, body=body)
+        async for line in reply.content:
+            if line.startswith(b"data: {"):
+                ttft = ttft or time.perf_counter() - started
+                chunks += 1
+                error_event = error_event or line.startswith(b'data: {"error"')
+            elif line.startswith(b"data: [DONE]"):
+                done = True
+    latency = time.perf_counter() - started
+    return Reply(reply.status, latency, ttft, chunks, error_event, done, served_by)
+
+
 async def run_load(
     target: str, one: Callable[[], Awaitable[Sample]], concurrency: int, per_client: int
 ) -> LoadResult:
-    async def client() -> list[Sample]:
-        return [await one() for _ in range(per_client)]
-
     started = time.perf_counter()
-    samples = [
-        s for batch in await asyncio.gather(*(client() for _ in range(concurrency))) for s in batch
-    ]
+    samples = await closed_loop(one, concurrency, per_client=per_client)
     wall = time.perf_counter() - started
     ttft = [s.ttft_s * 1000 for s in samples]
     e2e = [s.total_s * 1000 for s in samples]

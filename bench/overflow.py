@@ -22,21 +22,21 @@ import argparse
 import asyncio
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 
-from bench.load import PROMPT, machine, percentile
-from tests.builders import smol_only_raw, write_config
-from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import peak_engine_load, running_app
+from bench.load import PROMPT, Reply, closed_loop, machine, percentile, post
+from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ray_app import peak_engine_load, running_app
 
 RESULTS = Path(__file__).parent / "results"
 SMOL = "smollm2-135m"
 PROVIDER_PACING = ("--ttft-ms", "150", "--token-latency-ms", "25")
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -54,36 +54,23 @@ class Level:
     peak_local_queue: int
 
 
-@dataclass
-class Outcome:
-    status: int
-    ttft_s: float
-    served_by: str | None
-
-
-async def one(session: aiohttp.ClientSession, url: str, max_tokens: int) -> Outcome:
+async def one(session: aiohttp.ClientSession, url: str, max_tokens: int) -> Reply:
+    """One streamed request for `auto`; its TTFT is the first data event's."""
     body = {"model": "auto", "max_tokens": max_tokens, "stream": True, "temperature": 0,
             "messages": [{"role": "user", "content": PROMPT}]}  # fmt: skip
-    started = time.perf_counter()
-    async with session.post(f"{url}/v1/chat/completions", json=body) as reply:
-        ttft = 0.0
-        async for line in reply.content:
-            if not ttft and line.startswith(b"data: {"):
-                ttft = time.perf_counter() - started
-        return Outcome(reply.status, ttft, reply.headers.get("x-switchboard-model"))
+    payload = json.dumps(body).encode()
+    return await post(session, f"{url}/v1/chat/completions", payload, JSON, stream=True)
 
 
 async def level(url: str, overflow: bool, multiple: int, args: argparse.Namespace) -> Level:
     clients = args.batch * multiple
-    outcomes: list[Outcome] = []
-
-    async def client(session: aiohttp.ClientSession) -> None:
-        for _ in range(args.requests_per_client):
-            outcomes.append(await one(session, url, args.max_tokens))
-
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        load = asyncio.gather(*(client(session) for _ in range(clients)))
-        _, peak = await peak_engine_load(SMOL, load)
+        load = closed_loop(
+            lambda: one(session, url, args.max_tokens),
+            clients,
+            per_client=args.requests_per_client,
+        )
+        outcomes, peak = await peak_engine_load(SMOL, load)
     answered = [o for o in outcomes if o.status == 200]
     ttft = [o.ttft_s * 1000 for o in answered] or [0.0]
     return Level(

@@ -33,14 +33,15 @@ from bench.load import (
     report_header,
     run_load,
 )
+from harness.configs import MODELS_YAML
+from harness.ports import free_port
+from harness.switchboard_process import SwitchboardProcess
 from router.config_loader import load_config
-from serving.deployment import load_engine
 from serving.engine import ChatPrompt, Engine, GenerationRequest, SamplingOptions
+from serving.replica import load_engine
 from serving.transformers_engine import TransformersEngine
 from serving.vllm_engine import VllmEngine
 from serving.weights import default_models_dir, prepared_dir
-from tests.builders import MODELS_YAML, free_port
-from tests.e2e.server_process import SwitchboardProcess
 
 MODEL = "smollm2-135m"
 RESULTS = Path(__file__).parent / "results"

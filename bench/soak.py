@@ -26,9 +26,10 @@ import aiohttp
 import psutil
 
 from bench.load import machine
-from tests.builders import free_port, smol_only_raw, write_config
-from tests.e2e.server_process import SwitchboardProcess
-from tests.fake_provider.fixtures import FakeProviderProcess
+from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ports import free_port
+from harness.switchboard_process import SwitchboardProcess
 
 RESULTS = Path(__file__).parent / "results"
 KEYS = {"app": "sk-soak-app", "metered": "sk-soak-metered"}

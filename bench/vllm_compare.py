@@ -32,10 +32,11 @@ import aiohttp
 import yaml
 
 from bench.load import LoadResult, http_sample, machine, run_load
+from harness.configs import MODELS_YAML
+from harness.ports import free_port
+from harness.switchboard_process import SwitchboardProcess
 from router.config_loader import load_config
 from serving.weights import default_models_dir, prepared_dir
-from tests.builders import MODELS_YAML, free_port
-from tests.e2e.server_process import SwitchboardProcess
 
 RESULTS = Path(__file__).parent / "results"
 SERVED = "bench-model"

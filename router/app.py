@@ -17,7 +17,7 @@ from router.config import SwitchboardConfig
 from router.config_loader import check_weights, load_config
 from router.http.ingress import RouterIngress
 from serving.config import EngineName
-from serving.deployment import ModelDeployment, deployment_options
+from serving.replica import ModelDeployment, deployment_options
 from serving.weights import default_models_dir
 
 APP_NAME = "switchboard"

@@ -10,7 +10,6 @@ from pathlib import Path
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.dispatch.dispatcher import Dispatcher
-from router.http.api import RouterContext
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.poller import LoadPoller, LoadSource
 from router.load.rate_limit import RateLimiter
@@ -21,6 +20,7 @@ from router.metrics.router_metrics import RouterMetrics
 from router.model_cards import model_cards
 from router.routing.build import build_pipeline
 from router.routing.targets import route_targets
+from router.service import RouterContext
 from serving.engine import Engine
 
 # Decisions are CPU work (token counts, the classifier): a few threads keep both cores

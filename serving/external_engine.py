@@ -9,106 +9,32 @@ like any unavailable engine.
 
 import asyncio
 import contextlib
-import email.utils
 import json
 import logging
-import math
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Self
 
 import aiohttp
 
 from serving.config import ExternalProviderConfig, ExternalTimeouts
-from serving.engine import (
-    ChatPrompt,
-    EngineStats,
-    GenerationChunk,
-    GenerationRequest,
-    SamplingOptions,
-    Usage,
-)
+from serving.engine import ChatPrompt, EngineStats, GenerationChunk, GenerationRequest, Usage
 from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
-from serving.provider_events import ChoiceReader, StreamEvent, encodable, parse_event, usage_of
+from serving.provider_errors import (
+    EXCERPT_CHARS,
+    error_object,
+    parse_retry_after,
+    stream_error,
+    upstream_error,
+)
+from serving.provider_events import ChoiceReader, StreamEvent, parse_event, usage_of
+from serving.provider_request import jsonable, request_payload
 from serving.sse import EventTooLarge, SSEDecoder
 
 logger = logging.getLogger(__name__)
 
-_EXCERPT_CHARS = 500
 _ERROR_BODY_BYTES = 64 * 1024  # enough for any error object; a runaway body is cut
-MAX_RETRY_AFTER_S = 300.0
-
-
-def _jsonable(value: object) -> object:
-    # Messages are Mappings (possibly read-only proxies) and tuples: make them JSON.
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _payload(request: GenerationRequest, model: str) -> dict[str, Any]:
-    options: SamplingOptions = request.sampling
-    payload: dict[str, Any] = {"model": model, "stream": True}
-    if isinstance(request.prompt, ChatPrompt):
-        payload["messages"] = request.prompt.messages
-    else:
-        payload["prompt"] = request.prompt.text
-    payload["stream_options"] = {"include_usage": True}
-    # max_tokens rather than max_completion_tokens: every OpenAI-compatible server knows it.
-    if options.max_tokens is not None:
-        payload["max_tokens"] = options.max_tokens
-    payload.update(temperature=options.temperature, top_p=options.top_p, n=options.n)
-    if options.seed is not None:
-        payload["seed"] = options.seed
-    if options.stop:
-        payload["stop"] = list(options.stop)
-    return payload | _constraints(request)
-
-
-def _constraints(request: GenerationRequest) -> dict[str, Any]:
-    """Tools and JSON output, passed through in the OpenAI shape."""
-    fields: dict[str, Any] = {}
-    if request.tool_use is not None:
-        name = request.tool_use.choice
-        choice: str | dict[str, Any] = name
-        if name not in ("none", "auto", "required"):
-            choice = {"type": "function", "function": {"name": name}}
-        fields |= {"tools": list(request.tool_use.tools), "tool_choice": choice}
-        if not request.tool_use.parallel:
-            fields["parallel_tool_calls"] = False
-    if request.json_output is not None:
-        schema = request.json_output.schema
-        fields["response_format"] = (
-            {"type": "json_object"}
-            if schema is None
-            else {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
-        )
-    return fields
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or
-    an HTTP-date), within [0, ``MAX_RETRY_AFTER_S``]; None when absent or unreadable."""
-    try:
-        if (millis := headers.get("retry-after-ms")) is not None:
-            seconds = float(millis) / 1000
-        elif (value := headers.get("Retry-After")) is None:
-            return None
-        elif value.strip().replace(".", "", 1).isdigit():
-            seconds = float(value)
-        else:
-            when = email.utils.parsedate_to_datetime(value)
-            if when.tzinfo is None:  # an HTTP-date is GMT by definition
-                when = when.replace(tzinfo=UTC)
-            seconds = (when - datetime.now(UTC)).total_seconds()
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if math.isnan(seconds):
-        return None
-    # A provider's hint, not an order: an absurd one must not keep it out for a century.
-    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
 
 
 class ExternalEngine:
@@ -176,7 +102,7 @@ class ExternalEngine:
                 connector=aiohttp.TCPConnector(limit=self.config.max_concurrency),
                 timeout=timeout,
                 headers=headers,
-                json_serialize=lambda obj: json.dumps(obj, default=_jsonable),
+                json_serialize=lambda obj: json.dumps(obj, default=jsonable),
             )
         return self._session
 
@@ -213,7 +139,7 @@ class ExternalEngine:
             # The first-byte budget counts from the request start, connection included.
             async with asyncio.timeout(timeouts.first_byte_s):
                 response = await session.post(
-                    f"{self.base_url}/{route}", json=_payload(request, self.upstream_model)
+                    f"{self.base_url}/{route}", json=request_payload(request, self.upstream_model)
                 )
         except aiohttp.ConnectionTimeoutError as exc:
             raise EngineUnavailable(
@@ -243,13 +169,13 @@ class ExternalEngine:
         text = self._redact(body.decode("utf-8", errors="replace"))
         if response.status >= 500:
             return EngineUnavailable(
-                f"upstream provider answered {response.status}: {text[:_EXCERPT_CHARS]}"
+                f"upstream provider answered {response.status}: {text[:EXCERPT_CHARS]}"
             )
-        error = _error_object(text)
+        error = error_object(text)
         retry_after = parse_retry_after(response.headers)
         if error is None:
-            return UpstreamError(response.status, text[:_EXCERPT_CHARS], retry_after=retry_after)
-        return _upstream_error(response.status, error, retry_after)
+            return UpstreamError(response.status, text[:EXCERPT_CHARS], retry_after=retry_after)
+        return upstream_error(response.status, error, retry_after)
 
     async def _read(self, response: aiohttp.ClientResponse, deadlines: "_Deadlines") -> bytes:
         idle_s = self.config.timeouts.idle_s
@@ -280,7 +206,7 @@ class ExternalEngine:
                     return
                 event = parse_event(payload, self._redact)
                 if event.error is not None:
-                    raise _stream_error(event.error, self._redact)
+                    raise stream_error(event.error, self._redact)
                 yield event
             if not data:
                 raise EngineUnavailable("upstream stream ended before [DONE]")
@@ -336,35 +262,3 @@ class _Deadlines:
         if not self.answered and self.first_token_at < self.end_at:
             return self.first_token_at, f"first-token timeout ({self.timeouts.first_token_s} s)"
         return self.end_at, f"total timeout ({self.timeouts.total_s} s) for the whole answer"
-
-
-def _error_object(text: str) -> dict[str, Any] | None:
-    """The ``error`` member of an OpenAI error body, or None if the body is not one."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else None
-
-
-def _upstream_error(
-    status: int, error: Mapping[str, Any], retry_after: float | None = None
-) -> UpstreamError:
-    code = error.get("code")
-    return UpstreamError(
-        status,
-        str(error.get("message") or "")[:_EXCERPT_CHARS],
-        str(error["type"]) if error.get("type") is not None else None,
-        str(code) if code is not None else None,
-        retry_after,
-    )
-
-
-def _stream_error(error: Mapping[str, Any], redact: Callable[[str], str]) -> UpstreamError:
-    # The HTTP status was already 200. Some servers (vLLM) put the real status in a
-    # numeric ``code``; otherwise 502 says the upstream failed mid-response.
-    code = error.get("code")
-    status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-    message = encodable(redact(str(error.get("message") or "upstream error mid-stream")))
-    return _upstream_error(status, {**error, "message": message})

@@ -8,12 +8,9 @@ with ``stat_loggers``, ``generate`` with ``RequestOutputKind.DELTA``, ``abort``,
 feature detection.
 """
 
-import functools
 import importlib
 import inspect
-import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -40,37 +37,13 @@ from serving.errors import (
 )
 from serving.limits import GREEDY_BELOW_TEMPERATURE, completion_budget
 from serving.prompts import encode_prompt
-from serving.tool_output import ToolOutput, output_constraint, tool_output
+from serving.tool_output import ToolOutput, tool_output
 from serving.vllm_output import OutputStream
+from serving.vllm_requests import sampling_params, vllm_errors
+from serving.vllm_setup import LoadGauge, set_cpu_env, stat_logger_class
 from serving.vllm_tools import auto_output
 
 logger = logging.getLogger(__name__)
-
-
-class LoadGauge:
-    """The latest scheduler snapshot. vLLM's output handler writes it on the engine's event
-    loop after every engine step; ``VllmEngine.stats`` reads it on the same loop."""
-
-    def __init__(self) -> None:
-        self.snapshot: EngineStats | None = None
-        self.max_running: int | None = None  # the scheduler's max_num_seqs, once started
-        self.preemptions = 0
-
-    def record(self, scheduler_stats: Any, iteration_stats: Any) -> None:
-        # SchedulerStats and IterationStats of 0.26 and 0.32 alike (kv_cache_usage:
-        # gpu_cache_usage before 0.9). Either may be None on a step.
-        if iteration_stats is not None:
-            self.preemptions += int(iteration_stats.num_preempted_reqs)
-        if scheduler_stats is None:
-            return
-        self.snapshot = EngineStats(
-            time.time(),
-            running=int(scheduler_stats.num_running_reqs),
-            waiting=int(scheduler_stats.num_waiting_reqs),
-            kv_cache_usage=float(scheduler_stats.kv_cache_usage),
-            max_running=self.max_running,
-            preemptions=self.preemptions,
-        )
 
 
 class VllmEngine:
@@ -104,7 +77,7 @@ class VllmEngine:
         args: VllmEngineArgs,
     ) -> "VllmEngine":
         """Start vLLM's engine (its EngineCore runs in a spawned process) on a prepared folder."""
-        _set_cpu_env(args)  # read when the engine is configured: set them first
+        set_cpu_env(args)  # read when the engine is configured: set them first
         vllm = importlib.import_module("vllm")
         kwargs: dict[str, Any] = {
             "model": str(model_dir),
@@ -122,7 +95,7 @@ class VllmEngine:
             kwargs["distributed_executor_backend"] = "mp"
         gauge = LoadGauge()
         engine = vllm.AsyncLLMEngine.from_engine_args(
-            vllm.AsyncEngineArgs(**kwargs), stat_loggers=[_stat_logger_class(gauge)]
+            vllm.AsyncEngineArgs(**kwargs), stat_loggers=[stat_logger_class(gauge)]
         )
         logger.info("vLLM %s serving %s (%s)", vllm.__version__, model_dir, args.dtype)
         return cls(
@@ -218,7 +191,7 @@ class VllmEngine:
 
     def _sampling_params(self, request: GenerationRequest, max_tokens: int, n: int) -> Any:
         try:
-            return _sampling_params(request, max_tokens, n)
+            return sampling_params(request, max_tokens, n)
         except Exception as exc:  # vLLM validates them as they are built
             raise self._engine_error(exc, request.json_output) from exc
 
@@ -232,7 +205,7 @@ class VllmEngine:
             raise self._engine_error(exc, json_output) from exc
 
     def _engine_error(self, exc: Exception, json_output: JsonOutput | None) -> EngineError:
-        errors = _vllm_errors()
+        errors = vllm_errors()
         if isinstance(exc, errors.overloaded):
             return EngineOverloaded(str(exc))
         if isinstance(exc, errors.client):  # vLLM rejected the request itself
@@ -254,99 +227,3 @@ class VllmEngine:
             await outputs.aclose()
         except Exception:  # a dead engine has nothing left to abort; its error is reported
             logger.warning("could not release vLLM request %s", vllm_id, exc_info=True)
-
-
-def _sampling_params(request: GenerationRequest, max_tokens: int, n: int) -> Any:
-    params = importlib.import_module("vllm.sampling_params")
-    sampling = request.sampling
-    extra: dict[str, Any] = {}
-    constraint = output_constraint(request)
-    if constraint is not None:
-        keyword, structured = _structured_outputs()
-        # json_object=False is an error in 0.26+: set exactly one of the two.
-        schema = constraint.schema
-        extra[keyword] = (
-            structured(json_object=True) if schema is None else structured(json=json.dumps(schema))
-        )
-    return params.SamplingParams(
-        n=n,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        seed=sampling.seed,
-        stop=list(sampling.stop),
-        max_tokens=max_tokens,
-        output_kind=params.RequestOutputKind.DELTA,
-        **extra,
-    )
-
-
-@functools.cache
-def _structured_outputs() -> tuple[str, Callable[..., Any]]:
-    """The ``SamplingParams`` keyword and parameter class of constrained decoding."""
-    params = importlib.import_module("vllm.sampling_params")
-    if hasattr(params, "StructuredOutputsParams"):
-        # vLLM >= 0.11, including 0.26 and 0.32 (read in their sources):
-        # SamplingParams(structured_outputs=StructuredOutputsParams(json=... | json_object=True)).
-        return "structured_outputs", params.StructuredOutputsParams
-    # Before 0.11 (removed in 0.12): SamplingParams(guided_decoding=GuidedDecodingParams(...)).
-    return "guided_decoding", params.GuidedDecodingParams
-
-
-class _VllmErrors:
-    """vLLM's exception classes this engine maps, found by name across versions."""
-
-    def __init__(self) -> None:
-        exceptions = importlib.import_module("vllm.exceptions")
-        self.dead: type[Exception] = importlib.import_module(
-            "vllm.v1.engine.exceptions"
-        ).EngineDeadError
-        # 0.26 rejects a bad request with ValueError, 0.32 with VLLMClientError; the queue
-        # limits (max_num_queued_reqs / _tokens) exist since 0.29.
-        self.client = (*_classes(exceptions, "VLLMClientError"), ValueError)
-        self.overloaded = _classes(exceptions, "QueueOverflowError", "MaxQueuedTokensError")
-
-
-@functools.cache
-def _vllm_errors() -> _VllmErrors:
-    return _VllmErrors()
-
-
-def _classes(module: Any, *names: str) -> tuple[type[Exception], ...]:
-    return tuple(getattr(module, name) for name in names if hasattr(module, name))
-
-
-def _set_cpu_env(args: VllmEngineArgs) -> None:
-    """vLLM's CPU build reads these at engine start; the spawned EngineCore inherits them."""
-    if args.cpu_kv_cache_gib is not None:
-        gib = max(1, round(args.cpu_kv_cache_gib))  # vLLM parses the variable as whole GiB
-        if gib != args.cpu_kv_cache_gib:
-            logger.warning("cpu_kv_cache_gib %s rounded to %d GiB", args.cpu_kv_cache_gib, gib)
-        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
-    if args.cpu_threads_bind is not None:
-        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.cpu_threads_bind
-
-
-def _stat_logger_class(gauge: LoadGauge) -> Callable[[Any, int], Any]:
-    """A ``StatLoggerBase`` subclass feeding ``gauge``, defined here so that importing this
-    module does not import vLLM. vLLM calls it as ``factory(vllm_config, engine_index)``."""
-    base: Any = importlib.import_module("vllm.v1.metrics.loggers").StatLoggerBase
-
-    class SwitchboardStatLogger(base):  # type: ignore[misc]
-        # Signatures as in vLLM 0.26 and 0.32 (identical there).
-        def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
-            self.engine_index = engine_index
-            gauge.max_running = int(vllm_config.scheduler_config.max_num_seqs)
-
-        def record(
-            self,
-            scheduler_stats: Any,
-            iteration_stats: Any,
-            mm_cache_stats: Any = None,
-            engine_idx: int = 0,
-        ) -> None:
-            gauge.record(scheduler_stats, iteration_stats)
-
-        def log_engine_initialized(self) -> None:
-            pass
-
-    return SwitchboardStatLogger

@@ -9,15 +9,17 @@ from contextlib import contextmanager
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from harness.ports import free_port
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
-from router.http.api import RouterContext, build_api
+from router.http.api import build_api
 from router.load.poller import LoadSource, SingleEngineLoad
 from router.metrics.instruments import Instruments, PrometheusInstruments
+from router.service import RouterContext
 from router.wiring import build_context
 from serving.engine import Engine
 from serving.weights import default_models_dir
-from tests.builders import free_port, smol_only_config
+from tests.builders import smol_only_config
 
 
 def context(

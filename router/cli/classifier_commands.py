@@ -129,8 +129,8 @@ async def _answer(
     args: argparse.Namespace,
     given: list[LabelledPrompt],
 ) -> list[LabelledPrompt]:
-    # Imported here: serving.deployment pulls in Ray.
-    from serving.deployment import load_engine
+    # Imported here: serving.replica pulls in Ray.
+    from serving.replica import load_engine
 
     engines = {m.id: load_engine(m, prepared_dir(m, models_dir)) for m in models}
     try:

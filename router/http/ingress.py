@@ -20,9 +20,9 @@ from router.http.api import build_api
 from router.http.request_log import emit_json_lines
 from router.metrics.instruments import RayInstruments
 from router.wiring import build_context
-from serving.deployment import DeploymentEngineClient
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
+from serving.replica_client import DeploymentEngineClient
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.builders import REPO
-from tests.dashboards.panels import concrete, data_panels, load_dashboard, panel_queries
+from harness.configs import REPO
+from harness.dashboard_panels import concrete, data_panels, load_dashboard, panel_queries
 
 DASHBOARD = load_dashboard()
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.dashboard_panels import concrete, finite_points, load_dashboard, panel_queries
+from harness.overload import closed_loop, overflowing_app
+from harness.prometheus import PrometheusProcess, missing_reason, prometheus_binary
 from router.cli.capacity import plan
 from router.cli.capacity_sources import from_prometheus, from_snapshots
-from tests.dashboards.overload import closed_loop, overflowing_app
-from tests.dashboards.panels import concrete, finite_points, load_dashboard, panel_queries
-from tests.prometheus_server import PrometheusProcess, missing_reason, prometheus_binary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL = "smollm2-135m"

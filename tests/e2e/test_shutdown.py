@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import free_port, smol_only_raw, write_config
-from tests.e2e.server_process import SwitchboardProcess
+from harness.configs import smol_only_raw, write_config
+from harness.ports import free_port
+from harness.switchboard_process import SwitchboardProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,8 +14,9 @@ import jsonschema
 import openai
 import pytest
 
-from tests.builders import MODELS_YAML, free_port
-from tests.e2e.server_process import SwitchboardProcess
+from harness.configs import MODELS_YAML
+from harness.ports import free_port
+from harness.switchboard_process import SwitchboardProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 KEY = "sk-tools-e2e"

@@ -15,9 +15,9 @@ import pytest
 import ray
 from ray import serve
 
-from tests.builders import smol_only_raw, write_config
-from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import running_app
+from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL = "smollm2-135m"

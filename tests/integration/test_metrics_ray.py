@@ -14,9 +14,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.builders import free_port, smol_only_raw, write_config
-from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import running_app
+from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ports import free_port
+from harness.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL = "smollm2-135m"

@@ -11,9 +11,9 @@ from unittest.mock import patch
 import aiohttp
 import pytest
 
-from tests.builders import transformers_fleet_raw, write_config
-from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import peak_engine_load, running_app
+from harness.configs import transformers_fleet_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ray_app import peak_engine_load, running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL, QWEN = "smollm2-135m", "qwen2.5-coder-0.5b"

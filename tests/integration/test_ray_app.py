@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.builders import transformers_fleet_raw, write_config
-from tests.ray_app import running_app
+from harness.configs import transformers_fleet_raw, write_config
+from harness.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

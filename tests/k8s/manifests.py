@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
-from tests.builders import REPO
+from harness.configs import REPO
 
 OVERLAYS_DIR = REPO / "k8s" / "overlays"
 OVERLAYS = ("gpu", "cpu-dev")

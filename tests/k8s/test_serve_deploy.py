@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.ports import free_port
 from router.config_loader import ConfigError, check_weights, load_config
 from serving.weights import default_models_dir
-from tests.builders import free_port
 from tests.k8s.manifests import OVERLAYS_DIR, render, serve_document, the_one
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

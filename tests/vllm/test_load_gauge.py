@@ -2,7 +2,7 @@
 
 import pytest
 
-from serving.vllm_engine import LoadGauge
+from serving.vllm_setup import LoadGauge
 
 pytestmark = pytest.mark.vllm
 

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from ray import serve
 
+from harness.configs import default_fleet_raw, write_config
+from harness.ray_app import running_app
 from serving.engine import EngineStats
-from tests.builders import default_fleet_raw, write_config
-from tests.ray_app import running_app
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 SMOL = "smollm2-135m"

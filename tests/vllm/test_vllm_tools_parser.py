@@ -6,12 +6,12 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
+from harness.configs import MODELS_YAML, REPO
 from router.config_loader import load_config
 from serving.engine import ToolUse
 from serving.tool_output import ToolOutput
 from serving.vllm_tools import auto_output
 from serving.weights import default_models_dir, prepared_dir
-from tests.builders import MODELS_YAML, REPO
 
 pytestmark = pytest.mark.vllm
 WEATHER = {

@@ -4,10 +4,10 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.configs import MODELS_YAML, default_fleet_raw
 from router.config_loader import ConfigError, check_weights, load_config, parse_config
 from router.training.labels import LABEL_FLEET
 from serving.weights import default_models_dir
-from tests.builders import MODELS_YAML, default_fleet_raw
 
 
 def problems_of(raw: Any) -> list[str]:

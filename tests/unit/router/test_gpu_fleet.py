@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
+from harness.configs import REPO
 from router.config import SwitchboardConfig
 from router.config_loader import load_config
 from router.routing.build import build_pipeline
 from router.routing.decision import Decision
 from router.routing.pipeline import RoutingPipeline
 from router.routing.tokens import PromptTokenCounter
-from serving.deployment import deployment_options
-from tests.builders import REPO
+from serving.replica import deployment_options
 from tests.unit.router.routing.conftest import facts
 
 GPU_FLEET = REPO / "models.gpu.yaml"

@@ -14,6 +14,7 @@ from email.utils import format_datetime
 import aiohttp
 import pytest
 
+from harness.fake_provider.process import FakeProviderProcess
 from serving.config import Cost, ExternalProviderConfig, ExternalTimeouts
 from serving.engine import (
     ChatPrompt,
@@ -27,8 +28,8 @@ from serving.engine import (
     Usage,
 )
 from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
-from serving.external_engine import MAX_RETRY_AFTER_S, ExternalEngine, parse_retry_after
-from tests.fake_provider.fixtures import FakeProviderProcess
+from serving.external_engine import ExternalEngine
+from serving.provider_errors import MAX_RETRY_AFTER_S, parse_retry_after
 
 KEY = "sk-test-secret-4242"
 TIMEOUTS = ExternalTimeouts(

@@ -293,7 +293,7 @@ async def test_dead_scheduler_fails_requests(
         raise RuntimeError("simulated kernel failure")
 
     # Fault injection: the decode step fails as a real forward pass could (e.g. OOM).
-    monkeypatch.setattr(engine._batch, "step", broken_step)
+    monkeypatch.setattr(engine._scheduler._batch, "step", broken_step)
     with pytest.raises(EngineUnavailable):
         await run(engine, chat("Hi"))
     with pytest.raises(EngineUnavailable, match="simulated kernel failure"):

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.configs import REPO
+from harness.ports import free_port
 from router.cli.capacity import ModelLoad, plan
 from router.cli.capacity_sources import SourceError, from_snapshots, parse_duration
 from router.cli.main import main
-from tests.builders import REPO, free_port
 
 SNAPSHOTS = sorted((REPO / "tests" / "data" / "capacity").glob("*.txt"))
 SMOL = "smollm2-135m"

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.configs import default_fleet_raw, write_config
 from router.cli.main import main
-from tests.builders import default_fleet_raw, write_config
 
 SMOL, QWEN = "smollm2-135m", "qwen2.5-coder-0.5b"
 Route = Callable[..., tuple[int, str]]

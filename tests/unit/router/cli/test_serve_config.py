@@ -4,11 +4,11 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.configs import MODELS_YAML, REPO
 from router.app import SwitchboardArgs
 from router.cli.main import main
 from router.cli.serve_config import check_serve_config, serve_config
 from router.config_loader import ConfigError, load_config
-from tests.builders import MODELS_YAML, REPO
 
 GPU_FLEET = REPO / "models.gpu.yaml"
 IN_POD = SwitchboardArgs(config_path="/config/models.yaml", models_dir="/models")

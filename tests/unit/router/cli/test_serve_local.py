@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.configs import MODELS_YAML
 from router.cli.serve_local import _check_environment
 from router.config_loader import ConfigError, load_config
-from tests.builders import MODELS_YAML
 
 
 def test_external_provider_without_its_model_env_fails_before_deploying(

@@ -9,12 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.configs import default_fleet_raw
+from harness.fake_provider.process import FakeProviderProcess
 from router.config_loader import parse_config
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
 from serving.transformers_engine import TransformersEngine
-from tests.builders import default_fleet_raw
-from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.live_api import context, serve_api
 
 pytestmark = pytest.mark.slow

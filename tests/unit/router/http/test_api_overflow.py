@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from harness.configs import smol_only_raw
+from harness.fake_provider.process import FakeProviderProcess
 from router.config_loader import parse_config
 from router.metrics.instruments import PrometheusInstruments
 from router.policy_config import KeyPolicy
 from serving.engine import Engine
 from serving.transformers_engine import TransformersEngine
-from tests.builders import smol_only_raw
-from tests.fake_provider.fixtures import FakeProviderProcess
 from tests.live_api import context, serve_api
 from tests.unit.router.http.test_api import SMOL, external
 

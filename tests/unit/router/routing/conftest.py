@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.configs import default_fleet_raw
 from router.auth import ANONYMOUS, Caller
 from router.classifier.artifact import PredictorArtifact
 from router.classifier.calibration import KnobCalibration
@@ -34,7 +35,6 @@ from router.routing.stages import Scorer
 from router.routing.targets import RouteTarget, route_targets
 from router.routing.tokens import PromptTokenCounter
 from serving.weights import default_models_dir
-from tests.builders import default_fleet_raw
 from tests.predictors import QWEN, SMOL, artifact, static_encoder
 
 EXTERNAL = "external"

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from harness.configs import default_fleet_raw
 from router.config_loader import parse_config
 from router.routing.tokens import PromptTokenCounter
 from serving.errors import InvalidPrompt
 from serving.prompts import encode_prompt
 from serving.weights import default_models_dir
-from tests.builders import default_fleet_raw
 from tests.unit.router.routing.conftest import QWEN, SMOL, facts
 
 TOOL = {"type": "function", "function": {"name": "lookup", "description": "Look a word up",

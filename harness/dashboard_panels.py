@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.builders import REPO
+from harness.configs import REPO
 
 DASHBOARD = REPO / "k8s" / "dashboards" / "switchboard.json"
 
@@ -53,10 +53,9 @@ def concrete(expr: str, rate_interval: str, range_: str) -> str:
     return filled
 
 
-def legend(query: PanelQuery, labels: dict[str, str]) -> str:
-    """Grafana's ``{{label}}`` legend format."""
-    text = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), query.legend)
-    return text or query.ref_id
+def legend(legend_format: str, labels: dict[str, str]) -> str:
+    """A series' name from Grafana's ``{{label}}`` legend format ("" for an empty format)."""
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), legend_format)
 
 
 def finite_points(series: list[dict[str, Any]]) -> int:

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_provider.hostile import MODES, hostile_answer
-from tests.fake_provider.reply import Reply
+from harness.fake_provider.hostile import MODES, hostile_answer
+from harness.fake_provider.reply import Reply
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ async def serve(config: FakeConfig, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_provider")
+    parser = argparse.ArgumentParser(prog="python -m harness.fake_provider")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", default=None)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.fake_provider.server import FakeConfig
+    from harness.fake_provider.server import FakeConfig
 
 
 def _count_words(content: Any) -> int:

@@ -15,9 +15,10 @@ from unittest.mock import patch
 
 import aiohttp
 
-from tests.builders import free_port, smol_only_raw, write_config
-from tests.fake_provider.fixtures import FakeProviderProcess
-from tests.ray_app import running_app
+from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.process import FakeProviderProcess
+from harness.ports import free_port
+from harness.ray_app import running_app
 
 PROVIDER_PACING = ("--ttft-ms", "100", "--token-latency-ms", "15")
 PROMPT = "Tell a short story about a lighthouse keeper, number {i}."

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Self
 
-from tests.builders import free_port
+from harness.ports import free_port
 
 Series = list[dict[str, Any]]  # the API's "result": [{"metric": {...}, "values": [...]}]
 

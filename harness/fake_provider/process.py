@@ -1,17 +1,17 @@
-"""Start the fake provider as a real subprocess on a free port, for tests."""
+"""Runs the fake provider (``python -m harness.fake_provider``) as a real subprocess on a
+free port, for the tests and the benchmarks."""
 
 import json
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 from typing import Any, Self
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.configs import REPO
 
 
 class FakeProviderProcess:
-    """``python -m tests.fake_provider --port 0 <args>``; use as a context manager, or
+    """``python -m harness.fake_provider --port 0 <args>``; use as a context manager, or
     ``start()`` several before ``wait_ready()`` so they boot in parallel."""
 
     def __init__(self, *args: str, port: int = 0) -> None:
@@ -20,10 +20,10 @@ class FakeProviderProcess:
         self._process: subprocess.Popen[str] | None = None
 
     def start(self) -> Self:
-        command = [sys.executable, "-m", "tests.fake_provider", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "harness.fake_provider", "--host", "127.0.0.1"]
         self._process = subprocess.Popen(
             [*command, "--port", str(self.port), *self.args],
-            cwd=_REPO_ROOT,
+            cwd=REPO,
             stdout=subprocess.PIPE,  # stderr is inherited: a full pipe would stall the server
             text=True,
         )

@@ -1,20 +1,20 @@
-"""The real application on a fresh local Ray Serve, for integration tests."""
+"""Runs the real application on a fresh local Ray Serve, for the integration tests and the
+benchmarks."""
 
 import asyncio
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import ray
 from ray import serve
 
-from router.app import SwitchboardArgs, build_app
+from harness.ports import free_port
+from router.app import APP_NAME, SwitchboardArgs, build_app
 from router.cli.serve_local import wait_ready
 from serving.weights import default_models_dir
-from tests.builders import free_port
 
-APP_NAME = "switchboard"
 T = TypeVar("T")
 
 
@@ -23,7 +23,7 @@ def running_app(config: Path, metrics_port: int | None = None) -> Iterator[str]:
     """Deploy the app built from ``config``; yield its HTTP base URL; tear it all down.
     ``metrics_port``: where Ray's metrics agent serves every replica's series."""
     port = free_port()
-    metrics = {"_metrics_export_port": metrics_port} if metrics_port else {}
+    metrics: dict[str, Any] = {"_metrics_export_port": metrics_port} if metrics_port else {}
     ray.init(address="local", num_cpus=2, include_dashboard=False, **metrics)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})

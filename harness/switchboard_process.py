@@ -1,4 +1,4 @@
-"""``switchboard serve`` as a real child process, for e2e tests and benchmarks."""
+"""Runs ``switchboard serve`` as a real child process, for the e2e tests and the benchmarks."""
 
 import os
 import signal
@@ -10,9 +10,9 @@ from collections import deque
 from pathlib import Path
 from typing import Self
 
-from tests.builders import free_port
+from harness.configs import REPO
+from harness.ports import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 READY_MARKER = "Switchboard ready at "
 
 

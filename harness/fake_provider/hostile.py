@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_provider.reply import Reply
+from harness.fake_provider.reply import Reply
 
 Write = Callable[[bytes], Awaitable[None]]
 TICK_S = 0.05  # the pace of endless streams

@@ -1,0 +1,82 @@
+"""The Ray Serve model deployment: one per local model, each replica hosting that model's
+engine, with the Serve options its models.yaml entry gives it."""
+
+import logging
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve import Deployment
+
+from serving.config import LocalModelConfig
+from serving.engine import Engine, EngineStats, GenerationChunk, GenerationRequest
+from serving.metrics import EngineLoadGauges
+from serving.transformers_engine import TransformersEngine
+from serving.weights import prepared_dir
+
+logger = logging.getLogger(__name__)
+
+
+class ModelReplica:
+    """Hosts one engine. Ray Serve calls ``check_health`` periodically and restarts the
+    replica when it raises."""
+
+    def __init__(self, model: LocalModelConfig, models_dir: str) -> None:
+        folder = prepared_dir(model, Path(models_dir))
+        self._engine = load_engine(model, folder)
+        self._gauges = EngineLoadGauges(model.id)
+        logger.info("model %s loaded from %s with %s", model.id, folder, model.engine)
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
+        async for chunk in self._engine.generate(request):
+            yield chunk
+
+    async def stats(self) -> EngineStats:
+        # Routers poll this several times a second, so the exported gauges stay fresh.
+        stats = await self._engine.stats()
+        self._gauges.report(stats)
+        return stats
+
+    async def check_health(self) -> None:
+        await self._engine.check_health()
+
+
+# Built by call rather than as a class decorator: type checkers keep a decorated class's
+# type, so `.options()` / `.bind()` would be invisible to them.
+ModelDeployment: Deployment = serve.deployment()(ModelReplica)
+
+
+def load_engine(model: LocalModelConfig, folder: Path) -> Engine:
+    window, cap = model.context_window, model.max_output_tokens
+    if model.engine == "vllm":
+        # Imported here: vLLM is an optional extra and takes seconds to import.
+        from serving.vllm_engine import VllmEngine
+
+        engine: Engine = VllmEngine.load(
+            folder, context_window=window, max_output_tokens=cap, args=model.vllm
+        )
+        return engine
+    return TransformersEngine.load(
+        folder, context_window=window, max_output_tokens=cap, args=model.transformers
+    )
+
+
+def deployment_options(model: LocalModelConfig) -> dict[str, Any]:
+    """models.yaml -> Ray Serve options for this model's deployment."""
+    options = model.deployment
+    replicas: dict[str, Any] = {"num_replicas": options.num_replicas}
+    if options.autoscaling is not None:
+        replicas = {"autoscaling_config": options.autoscaling.model_dump()}
+    return {
+        "name": f"model-{model.id}",
+        **replicas,
+        "max_ongoing_requests": options.max_ongoing_requests,
+        "max_queued_requests": options.max_queued_requests,
+        "ray_actor_options": {"num_cpus": options.num_cpus, "num_gpus": options.num_gpus},
+        # Loading a model takes a while on CPU; don't let Serve declare it dead meanwhile.
+        "health_check_timeout_s": 60,
+        "graceful_shutdown_timeout_s": 30,
+        # The router polls `stats` several times a second: no access-log line per call.
+        "logging_config": {"enable_access_log": False},
+    }

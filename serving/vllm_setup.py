@@ -1,0 +1,80 @@
+"""Starting vLLM's engine: the environment its CPU build reads, and the stat logger that
+feeds ``LoadGauge``, the scheduler snapshot behind ``VllmEngine.stats``.
+
+Like ``serving.vllm_engine``, this module imports vLLM only inside functions.
+"""
+
+import importlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from serving.config import VllmEngineArgs
+from serving.engine import EngineStats
+
+logger = logging.getLogger(__name__)
+
+
+class LoadGauge:
+    """The latest scheduler snapshot. vLLM's output handler writes it on the engine's event
+    loop after every engine step; ``VllmEngine.stats`` reads it on the same loop."""
+
+    def __init__(self) -> None:
+        self.snapshot: EngineStats | None = None
+        self.max_running: int | None = None  # the scheduler's max_num_seqs, once started
+        self.preemptions = 0
+
+    def record(self, scheduler_stats: Any, iteration_stats: Any) -> None:
+        # SchedulerStats and IterationStats of 0.26 and 0.32 alike (kv_cache_usage:
+        # gpu_cache_usage before 0.9). Either may be None on a step.
+        if iteration_stats is not None:
+            self.preemptions += int(iteration_stats.num_preempted_reqs)
+        if scheduler_stats is None:
+            return
+        self.snapshot = EngineStats(
+            time.time(),
+            running=int(scheduler_stats.num_running_reqs),
+            waiting=int(scheduler_stats.num_waiting_reqs),
+            kv_cache_usage=float(scheduler_stats.kv_cache_usage),
+            max_running=self.max_running,
+            preemptions=self.preemptions,
+        )
+
+
+def set_cpu_env(args: VllmEngineArgs) -> None:
+    """vLLM's CPU build reads these at engine start; the spawned EngineCore inherits them."""
+    if args.cpu_kv_cache_gib is not None:
+        gib = max(1, round(args.cpu_kv_cache_gib))  # vLLM parses the variable as whole GiB
+        if gib != args.cpu_kv_cache_gib:
+            logger.warning("cpu_kv_cache_gib %s rounded to %d GiB", args.cpu_kv_cache_gib, gib)
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
+    if args.cpu_threads_bind is not None:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = args.cpu_threads_bind
+
+
+def stat_logger_class(gauge: LoadGauge) -> Callable[[Any, int], Any]:
+    """A ``StatLoggerBase`` subclass feeding ``gauge``, defined here so that importing this
+    module does not import vLLM. vLLM calls it as ``factory(vllm_config, engine_index)``."""
+    base: Any = importlib.import_module("vllm.v1.metrics.loggers").StatLoggerBase
+
+    class SwitchboardStatLogger(base):  # type: ignore[misc]
+        # Signatures as in vLLM 0.26 and 0.32 (identical there).
+        def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
+            self.engine_index = engine_index
+            gauge.max_running = int(vllm_config.scheduler_config.max_num_seqs)
+
+        def record(
+            self,
+            scheduler_stats: Any,
+            iteration_stats: Any,
+            mm_cache_stats: Any = None,
+            engine_idx: int = 0,
+        ) -> None:
+            gauge.record(scheduler_stats, iteration_stats)
+
+        def log_engine_initialized(self) -> None:
+            pass
+
+    return SwitchboardStatLogger

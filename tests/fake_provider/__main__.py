@@ -1,3 +1,0 @@
-from tests.fake_provider.server import main
-
-main()
