@@ -23,8 +23,8 @@ from bench.load import machine, percentile
 from router.auth import ANONYMOUS
 from router.classifier.artifact import SHIPPED_ARTIFACT
 from router.config_loader import load_config
-from router.http.openai_types import ChatCompletionRequest
 from router.http.translate import chat_request
+from router.openai_types import ChatCompletionRequest
 from router.routing.build import build_pipeline, load_predictor
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline

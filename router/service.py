@@ -16,11 +16,11 @@ from router.decision_log import log_decision, log_refusal
 from router.dispatch.dispatcher import Dispatched, Dispatcher
 from router.dispatch.primed_stream import PrimedStream
 from router.errors import ApiError
-from router.http.openai_types import SamplingFields
 from router.load.poller import LoadPoller
 from router.load.rate_limit import RateLimiter
 from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
 from router.model_cards import ModelCard
+from router.openai_types import SamplingFields
 from router.policy_config import Knob
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts

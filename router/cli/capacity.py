@@ -1,4 +1,4 @@
-"""``switchboard capacity``: from observed load, the replicas each local model needs.
+"""Capacity planning: from observed load, the replicas each local model needs.
 
 Input: a Prometheus that scrapes Ray's metrics port (``--prometheus URL``, over
 ``--window``), or one or more saved scrapes of that port (``--snapshot FILE...``; see
@@ -28,11 +28,8 @@ The share is the window's average while peak busy is its peak, so pick a window 
 the busy period: a long quiet window dilutes the share and under-estimates demand.
 """
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 DEFAULT_TARGET = 0.7
 TTFT_QUANTILE = 0.95  # the TTFT target holds for this share of requests
@@ -152,54 +149,3 @@ def _count(value: int | None) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:g}s"
-
-
-def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    capacity = commands.add_parser(
-        "capacity",
-        help="replicas per model for the observed peak, from Prometheus or saved scrapes",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    source = capacity.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
-    source.add_argument(
-        "--snapshot", type=Path, nargs="+", metavar="FILE",
-        help="saved scrapes of Ray's /metrics, oldest first (counters: last minus first)",
-    )  # fmt: skip
-    capacity.add_argument("--window", default="1h", help="Prometheus range (default 1h)")
-    capacity.add_argument(
-        "--target-utilisation", type=float, default=DEFAULT_TARGET,
-        help=f"batch-slot use to plan for (default {DEFAULT_TARGET})",
-    )  # fmt: skip
-    capacity.add_argument(
-        "--ttft-target", type=float, metavar="SECONDS",
-        help="TTFT p95 to plan for, in place of each model's configured target",
-    )  # fmt: skip
-    capacity.set_defaults(func=_capacity)
-
-
-def _capacity(args: argparse.Namespace) -> int:
-    from router.cli.capacity_sources import SourceError, from_prometheus, from_snapshots
-
-    if not 0 < args.target_utilisation <= 1:
-        print("switchboard: --target-utilisation must be in (0, 1]", file=sys.stderr)
-        return 2
-    if args.ttft_target is not None and args.ttft_target <= 0:
-        print("switchboard: --ttft-target must be positive", file=sys.stderr)
-        return 2
-    try:
-        if args.prometheus:
-            observed = from_prometheus(args.prometheus, args.window)
-        else:
-            observed = from_snapshots(args.snapshot)
-    except SourceError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return 2
-    if not observed.loads:
-        print("switchboard: no switchboard_engine_* series found", file=sys.stderr)
-        return 1
-    plans = [plan(load, args.target_utilisation, args.ttft_target) for load in observed.loads]
-    print(render(plans, args.target_utilisation))
-    for note in observed.notes:
-        print(f"note: {note}")
-    return 0

@@ -7,7 +7,7 @@ import sys
 import typing
 from pathlib import Path
 
-from router.cli.capacity import add_command as add_capacity_command
+from router.cli.capacity_command import add_command as add_capacity_command
 from router.cli.classifier_commands import add_commands as add_router_commands
 from router.cli.config_command import add_command as add_config_command
 from router.cli.route_command import add_command as add_route_command

@@ -20,8 +20,8 @@ from router.auth import ANONYMOUS, Caller
 from router.config import SwitchboardConfig
 from router.config_loader import load_config
 from router.errors import ApiError, InvalidRequest, error_payload
-from router.http.openai_types import ChatCompletionRequest
 from router.http.translate import chat_request
+from router.openai_types import ChatCompletionRequest
 from router.routing.build import build_pipeline
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts

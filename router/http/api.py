@@ -19,11 +19,11 @@ from router.errors import ModelNotFound, ServiceUnavailable
 from router.http.body_limit import BodySizeLimit
 from router.http.error_handlers import install_error_handlers
 from router.http.json_body import StrictJsonRoute
-from router.http.openai_types import ChatCompletionRequest, CompletionRequest
 from router.http.responses import CHAT, COMPLETION, ApiShape
 from router.http.streaming import event_stream, whole_response
 from router.http.translate import chat_request, completion_request
 from router.load.poller import LoadPoller
+from router.openai_types import ChatCompletionRequest, CompletionRequest
 from router.service import Body, RouterContext, serve
 from serving.engine import Engine, GenerationRequest
 

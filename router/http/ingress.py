@@ -17,8 +17,8 @@ from ray.serve.handle import DeploymentHandle
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.http.api import build_api
-from router.http.request_log import emit_json_lines
 from router.metrics.instruments import RayInstruments
+from router.metrics.request_log import emit_json_lines
 from router.wiring import build_context
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine

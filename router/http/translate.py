@@ -7,7 +7,7 @@ the parameter instead of an answer that silently ignored it.
 from typing import Any
 
 from router.errors import InvalidRequest
-from router.http.openai_types import (
+from router.openai_types import (
     MAX_STOP_SEQUENCES,
     ChatCompletionRequest,
     CompletionRequest,

@@ -34,12 +34,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from router.errors import ApiError, RateLimited
-from router.http.request_log import log_served
 from router.load.circuit_breaker import CircuitBreaker
 from router.load.saturation import SaturationView
 from router.load.spend import SpendGuard
 from router.load.ttft import NOMINAL
 from router.metrics.instruments import Instruments
+from router.metrics.request_log import log_served
 from router.routing.decision import Decision
 from serving.config import Cost
 from serving.engine import GenerationChunk, Usage

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from router.auth import ANONYMOUS, Caller
 from router.classifier.text import message_text, routing_text
-from router.http.openai_types import SamplingFields
+from router.openai_types import SamplingFields
 from router.policy_config import Knob
 from router.routing.tokens import TokenCount
 from serving.engine import ChatPrompt, GenerationRequest

@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 
 from router.errors import InvalidRequest
-from router.http.openai_types import ChatCompletionRequest, CompletionRequest
 from router.http.translate import chat_request, completion_request
+from router.openai_types import ChatCompletionRequest, CompletionRequest
 from serving.engine import ChatPrompt, JsonOutput, SamplingOptions, TextPrompt, ToolUse
 
 WEATHER = {

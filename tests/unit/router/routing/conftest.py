@@ -22,8 +22,8 @@ from router.classifier.calibration import KnobCalibration
 from router.classifier.model import Candidate, QualityPredictor
 from router.config import SwitchboardConfig
 from router.config_loader import parse_config
-from router.http.openai_types import ChatCompletionRequest
 from router.http.translate import chat_request
+from router.openai_types import ChatCompletionRequest
 from router.routing.build import build_pipeline
 from router.routing.facts import RequestFacts
 from router.routing.filters import default_filters
