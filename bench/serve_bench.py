@@ -38,7 +38,7 @@ from harness.ports import free_port
 from harness.switchboard_process import SwitchboardProcess
 from router.config_loader import load_config
 from serving.engine import ChatPrompt, Engine, GenerationRequest, SamplingOptions
-from serving.replica import load_engine
+from serving.engines import load_engine
 from serving.transformers_engine import TransformersEngine
 from serving.vllm_engine import VllmEngine
 from serving.weights import default_models_dir, prepared_dir

@@ -10,9 +10,9 @@ from ray import serve
 from ray.serve import Deployment
 
 from serving.config import LocalModelConfig
-from serving.engine import Engine, EngineStats, GenerationChunk, GenerationRequest
+from serving.engine import EngineStats, GenerationChunk, GenerationRequest
+from serving.engines import load_engine
 from serving.metrics import EngineLoadGauges
-from serving.transformers_engine import TransformersEngine
 from serving.weights import prepared_dir
 
 logger = logging.getLogger(__name__)
@@ -45,21 +45,6 @@ class ModelReplica:
 # Built by call rather than as a class decorator: type checkers keep a decorated class's
 # type, so `.options()` / `.bind()` would be invisible to them.
 ModelDeployment: Deployment = serve.deployment()(ModelReplica)
-
-
-def load_engine(model: LocalModelConfig, folder: Path) -> Engine:
-    window, cap = model.context_window, model.max_output_tokens
-    if model.engine == "vllm":
-        # Imported here: vLLM is an optional extra and takes seconds to import.
-        from serving.vllm_engine import VllmEngine
-
-        engine: Engine = VllmEngine.load(
-            folder, context_window=window, max_output_tokens=cap, args=model.vllm
-        )
-        return engine
-    return TransformersEngine.load(
-        folder, context_window=window, max_output_tokens=cap, args=model.transformers
-    )
 
 
 def deployment_options(model: LocalModelConfig) -> dict[str, Any]:

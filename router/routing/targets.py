@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from router.config import SwitchboardConfig
 from serving.config import Cost, ExternalProviderConfig, LocalModelConfig
+from serving.engines import ENGINES
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def _local(model: LocalModelConfig) -> RouteTarget:
         cost=model.cost,
         supports_tools=model.supports_tools,
         vision=model.vision,
-        json_output=True,  # both engines constrain decoding to the schema
+        json_output=ENGINES[model.engine].json_output,
     )
 
 

@@ -38,5 +38,7 @@ def test_a_vllm_fleet_without_vllm_fails_before_deploying_and_says_what_to_do(
     monkeypatch.setattr("router.cli.serve_local.find_spec", lambda name: None)
     with pytest.raises(ConfigError) as info:
         _check_environment(load_config(MODELS_YAML), source="models.yaml")
-    assert "vLLM is not installed" in str(info.value) and "--engine transformers" in str(info.value)
+    assert "(vllm) is not installed" in str(info.value) and "--engine transformers" in str(
+        info.value
+    )
     _check_environment(load_config(MODELS_YAML, engine="transformers"), source="models.yaml")

@@ -1,0 +1,53 @@
+"""The engines a local model can run on, one spec each.
+
+Adding an engine: a module implementing ``serving.engine.Engine``, its name in
+``EngineName`` and its settings model on ``LocalModelConfig`` (``serving/config.py``),
+and its spec here. Loaders import their engine when called: vLLM is an optional extra
+and takes seconds to import, and the router side reads these specs without either.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.config import EngineName, LocalModelConfig
+from serving.engine import Engine
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    load: Callable[[LocalModelConfig, Path], Engine]  # the model, its prepared weights
+    extra: str | None  # the optional package it needs (checked before serving)
+    json_output: bool  # can guarantee ``response_format`` JSON (constrained decoding)
+
+
+def _transformers(model: LocalModelConfig, folder: Path) -> Engine:
+    from serving.transformers_engine import TransformersEngine
+
+    return TransformersEngine.load(
+        folder,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        args=model.transformers,
+    )
+
+
+def _vllm(model: LocalModelConfig, folder: Path) -> Engine:
+    from serving.vllm_engine import VllmEngine
+
+    return VllmEngine.load(
+        folder,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        args=model.vllm,
+    )
+
+
+ENGINES: Mapping[EngineName, EngineSpec] = {
+    "transformers": EngineSpec(_transformers, extra=None, json_output=True),
+    "vllm": EngineSpec(_vllm, extra="vllm", json_output=True),
+}
+
+
+def load_engine(model: LocalModelConfig, folder: Path) -> Engine:
+    return ENGINES[model.engine].load(model, folder)
