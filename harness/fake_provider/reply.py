@@ -4,10 +4,9 @@ the prompt), one word per token, as a whole object or as stream chunks."""
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from harness.fake_provider.server import FakeConfig
+from harness.fake_provider.config import FakeConfig
 
 
 def _count_words(content: Any) -> int:
@@ -33,7 +32,7 @@ def _prompt_words(body: Mapping[str, Any], chat: bool) -> tuple[int, list[str]]:
 class Reply:
     """The deterministic answer to one request, as whole objects or stream chunks."""
 
-    def __init__(self, config: "FakeConfig", body: Mapping[str, Any], chat: bool) -> None:
+    def __init__(self, config: FakeConfig, body: Mapping[str, Any], chat: bool) -> None:
         self.chat = chat
         self.n = int(body.get("n") or 1)
         self.prompt_tokens, words = _prompt_words(body, chat)

@@ -12,30 +12,13 @@ import random
 import socket
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from harness.fake_provider.config import FakeConfig
 from harness.fake_provider.hostile import MODES, hostile_answer
 from harness.fake_provider.reply import Reply
-
-
-@dataclass(frozen=True)
-class FakeConfig:
-    api_key: str | None = None
-    model: str = "fake-model"
-    ttft_ms: float = 0.0
-    token_latency_ms: float = 0.0
-    error_rate: float = 0.0
-    rate_limit_rate: float = 0.0
-    hang_rate: float = 0.0
-    stream_error_rate: float = 0.0  # streams that send an error event after the first word
-    max_concurrency: int = 0  # 0: unlimited
-    no_usage: bool = False  # ignore stream_options.include_usage, as some providers do
-    hostile: str | None = None  # answer every completion as ``hostile.MODES`` says
-    seed: int = 0
-
 
 _RUNTIME_FAULTS = frozenset(
     {"ttft_ms", "token_latency_ms", "error_rate", "rate_limit_rate", "hang_rate",

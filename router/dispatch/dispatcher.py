@@ -12,7 +12,7 @@ over budget, a key that waits (``over_budget: wait``) is sent to its first local
 past that model's saturation limits (Ray's bounded queue still applies). When nothing
 takes the request the client gets a 429 with ``Retry-After`` within milliseconds, never
 a queue timeout. Once the first chunk
-is out, a failure ends the stream with an error event (``router.http.api``), no retry, and
+is out, a failure ends the stream with an error event (``router.http.streaming``), no retry, and
 still counts against an external provider's breaker. A generation still running at
 ``router.request_timeout_s`` is stopped (its engine slot freed) with a 503.
 """
