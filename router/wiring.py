@@ -39,8 +39,9 @@ def build_context(
     """``engines``: every serving model by id; ``load_sources``: the local ones' stats;
     ``instruments``: where metrics go (Ray's exporter in a Serve replica)."""
     clock = time.monotonic
-    poller = LoadPoller(load_sources, config.router.load_poll_interval_s, clock)
     local = {m.id: m for m in config.models if m.id in load_sources}
+    timeouts_s = {m.id: m.saturation.stale_after_s for m in local.values()}
+    poller = LoadPoller(load_sources, config.router.load_poll_interval_s, clock, timeouts_s)
     breakers = {
         p.id: CircuitBreaker(p.circuit_breaker, clock)
         for p in config.external_providers

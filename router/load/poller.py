@@ -3,7 +3,9 @@
 Ray Serve's own routing stats reach the controller only every ~10 s; this asks every
 replica directly (``handle.broadcast("stats")``, which bypasses the bounded queue) so
 the saturation view is a few hundred milliseconds old at most. A failed poll keeps the
-previous snapshot, whose age then makes it stale: stale load counts as saturated.
+previous snapshot, whose age then makes it stale: stale load counts as saturated. Each
+model's poll may take as long as its snapshot stays fresh (its ``stale_after_s``): an
+answer that late is still usable, one later is not.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ from typing import Protocol
 from serving.engine import Engine, EngineStats
 
 logger = logging.getLogger(__name__)
-POLL_TIMEOUT_S = 1.0
+DEFAULT_TIMEOUT_S = 1.0
 
 
 class LoadSource(Protocol):
@@ -47,8 +49,11 @@ class LoadPoller:
         sources: Mapping[str, LoadSource],
         interval_s: float,
         clock: Callable[[], float],
+        timeouts_s: Mapping[str, float] | None = None,
     ) -> None:
+        """``timeouts_s``: how long each model's poll may take (default 1 s)."""
         self._sources = dict(sources)
+        self._timeouts_s = dict(timeouts_s or {})
         self._interval_s = interval_s
         self._clock = clock
         self._loads: dict[str, ModelLoad] = {}
@@ -81,9 +86,10 @@ class LoadPoller:
         self._loads[model_id] = ModelLoad(self._clock(), tuple(answer))
 
     async def _ask(self, model_id: str) -> list[EngineStats]:
-        # A poll slower than the default staleness limit is useless: give up on it. (A
-        # replica whose every slot is busy cannot answer: stale, hence saturated.)
-        return await asyncio.wait_for(self._sources[model_id].replica_stats(), POLL_TIMEOUT_S)
+        # A poll slower than the staleness limit is useless: give up on it. (A replica
+        # whose every slot is busy cannot answer: stale, hence saturated.)
+        timeout_s = self._timeouts_s.get(model_id, DEFAULT_TIMEOUT_S)
+        return await asyncio.wait_for(self._sources[model_id].replica_stats(), timeout_s)
 
     def start(self) -> None:
         if self._task is None:

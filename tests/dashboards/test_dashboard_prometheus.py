@@ -73,10 +73,11 @@ def test_capacity_from_prometheus_sees_the_overflow(run: Run) -> None:
     observed = from_prometheus(run.prometheus.url, window)
     (load,) = observed.loads
     assert load.model == SMOL and load.replicas == 2 and load.slots_per_replica == 2
-    # Gauges are sampled once a second, so the one instant with all four slots running may
-    # fall between samples; what must show is more than one batch's worth running, and
-    # running + waiting reaching every local slot.
-    assert load.peak_utilisation is not None and load.peak_utilisation > 0.5
+    # Gauges are sampled once a second, and vLLM admits a request that just arrived at its
+    # next step (it shows as waiting until then), so the instant with all four slots
+    # running may fall between samples; what must show is a full batch's worth running,
+    # and running + waiting reaching every local slot.
+    assert load.peak_utilisation is not None and load.peak_utilisation >= 0.5
     assert load.peak_busy >= load.replicas * load.slots_per_replica
     assert load.mean_utilisation is not None and 0 < load.mean_utilisation <= 1
     assert load.peak_queue >= 1 and load.overflowed > 0

@@ -66,3 +66,11 @@ async def test_a_dead_poller_task_is_restarted() -> None:
         await asyncio.sleep(0.01)
     await poller.stop()
     assert crashed and poller.load("m") is not None
+
+
+async def test_each_model_waits_as_long_as_its_snapshot_stays_fresh() -> None:
+    # A 0.3 s answer is in time where the staleness limit is 0.5 s, not where it is 0.1 s.
+    sources = {"patient": Source(delay_s=0.3), "strict": Source(delay_s=0.3)}
+    poller = LoadPoller(sources, 0.25, FakeClock(), {"patient": 0.5, "strict": 0.1})
+    await poller.poll_once()
+    assert poller.load("patient") is not None and poller.load("strict") is None
