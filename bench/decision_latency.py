@@ -25,6 +25,7 @@ from router.classifier.artifact import SHIPPED_ARTIFACT
 from router.config_loader import load_config
 from router.http.translate import chat_request
 from router.openai_types import ChatCompletionRequest
+from router.policy_config import PolicySettings
 from router.routing.build import build_pipeline, load_predictor
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
@@ -60,7 +61,12 @@ def facts_for(model: str, text: str) -> RequestFacts:
     )
     generation = chat_request(body, "bench")
     return RequestFacts.of_request(
-        body, generation, caller=ANONYMOUS, headers={}, aliases={"auto": None}
+        body,
+        generation,
+        caller=ANONYMOUS,
+        headers={},
+        aliases={"auto": None},
+        policy=PolicySettings(),
     )
 
 

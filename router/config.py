@@ -10,6 +10,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
+from router.model_config import ExternalProviderConfig, LocalModelConfig
 from router.policy_config import (
     DEFAULT_SCORER_WEIGHTS,
     ClassifierSettings,
@@ -20,7 +21,7 @@ from router.policy_config import (
     SpendBudget,
     check_knob,
 )
-from serving.config import ExternalProviderConfig, LocalModelConfig, ModelId, StrictModel
+from serving.config import ModelId, StrictModel
 
 MiB = 1024 * 1024
 DEFAULT_ALIASES: dict[str, Knob | None] = {

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from router.auth import Caller
-from router.dispatch.dispatcher import Dispatched, Skipped
+from router.dispatch.dispatcher import Dispatched
+from router.dispatch.failures import Skipped
 from router.errors import ApiError
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
@@ -29,7 +30,7 @@ def log_decision(
     """``outcome``: where the request went, or the error the dispatcher answered."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    record = {**_head(request_id, caller, facts), **decision.as_dict()}
+    record = {**_head(request_id, caller, facts.requested_model), **decision.as_dict()}
     if isinstance(outcome, ApiError):
         record["served_by"], record["refused"] = None, outcome.code or outcome.error_type
         skipped: tuple[Skipped, ...] = ()
@@ -41,12 +42,14 @@ def log_decision(
     logger.info(json.dumps(record, ensure_ascii=False))
 
 
-def log_refusal(request_id: str, caller: Caller, facts: RequestFacts, error: ApiError) -> None:
-    """A request the pipeline refused (no model passed the filters, an unknown model...)."""
+def log_refusal(request_id: str, caller: Caller, requested: str, error: ApiError) -> None:
+    """A request refused before dispatch (a header the router cannot read, the key's
+    limits, no model passed the filters, an unknown model...); ``requested``: the model
+    the client asked for."""
     if not logger.isEnabledFor(logging.INFO):
         return
     record = {
-        **_head(request_id, caller, facts),
+        **_head(request_id, caller, requested),
         "refused": error.code or error.error_type,
         "status": error.status,
         "detail": error.message,
@@ -54,6 +57,6 @@ def log_refusal(request_id: str, caller: Caller, facts: RequestFacts, error: Api
     logger.info(json.dumps(record, ensure_ascii=False))
 
 
-def _head(request_id: str, caller: Caller, facts: RequestFacts) -> dict[str, Any]:
+def _head(request_id: str, caller: Caller, requested: str) -> dict[str, Any]:
     """Who asked for what: the fields every decision-log line starts with."""
-    return {"request_id": request_id, "key": caller.name, "requested": facts.requested_model}
+    return {"request_id": request_id, "key": caller.name, "requested": requested}

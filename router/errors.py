@@ -7,16 +7,7 @@ that is not an ``ApiError`` reaching the HTTP layer is a bug and becomes a logge
 
 from typing import Any
 
-from serving.errors import (
-    ContextLengthExceeded,
-    EngineError,
-    EngineOverloaded,
-    EngineUnavailable,
-    InvalidPrompt,
-    MaxTokensTooLarge,
-    UnsupportedFeature,
-    UpstreamError,
-)
+from serving.errors import UpstreamError
 
 
 class ApiError(Exception):
@@ -127,22 +118,3 @@ class UpstreamRejected(ApiError):
 def error_payload(error: ApiError) -> dict[str, Any]:
     body = {"message": error.message, "type": error.error_type, "param": error.param}
     return {"error": {**body, "code": error.code}}
-
-
-def from_engine_error(error: EngineError, model_id: str) -> ApiError:
-    """Map what an engine refused to the client-facing error (one place for all engines)."""
-    if isinstance(error, ContextLengthExceeded):
-        return ContextLengthExceededError(str(error), param="messages")
-    if isinstance(error, MaxTokensTooLarge):
-        return InvalidRequest(str(error), param="max_tokens")
-    if isinstance(error, EngineOverloaded):
-        return Overloaded(f"Model {model_id!r} is at capacity; retry shortly.")
-    if isinstance(error, UnsupportedFeature):
-        return InvalidRequest(f"Model {model_id!r}: {error}", param=error.param)
-    if isinstance(error, InvalidPrompt):
-        return InvalidRequest(str(error), param="messages")
-    if isinstance(error, UpstreamError) and 400 <= error.status < 500:
-        return UpstreamRejected(error)
-    if isinstance(error, EngineUnavailable | UpstreamError):
-        return ServiceUnavailable(f"model {model_id!r} is unavailable: {error}")
-    return InternalError(f"model {model_id!r} failed: {type(error).__name__}")

@@ -1,13 +1,12 @@
-"""``/v1/models`` entries, from the config and the models that actually serve, as each
-key may see them."""
+"""``/v1/models`` entries, from the route targets (the models that actually serve, as
+routing sees them) and the aliases, as each key may see them."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router.config import SwitchboardConfig
 from router.policy_config import KeyPolicy
-from serving.engine import Engine
+from router.routing.targets import RouteTarget
 
 
 @dataclass(frozen=True)
@@ -30,20 +29,16 @@ class ModelCard:
         return policy.allowed_models is None or self.id in policy.allowed_models
 
 
-def model_cards(config: SwitchboardConfig, engines: Mapping[str, Engine]) -> tuple[ModelCard, ...]:
-    """Every servable model, then the routing aliases."""
-    windows = {m.id: m.context_window for m in config.models}
-    external = {p.id: p.context_window for p in config.external_providers}
-    windows |= external
+def model_cards(targets: Sequence[RouteTarget], aliases: Iterable[str]) -> tuple[ModelCard, ...]:
+    """Every serving model (``targets``), then the routing aliases."""
     cards = [
-        ModelCard(_entry(model_id, "switchboard", windows[model_id]), external=model_id in external)
-        for model_id in engines
+        ModelCard(_entry(t.id, "switchboard", t.context_window), external=t.external)
+        for t in targets
     ]
     # An alias can reach every serving model: advertise the largest window among them.
-    widest = max(windows[model_id] for model_id in engines)
+    widest = max(t.context_window for t in targets)
     cards += [
-        ModelCard(_entry(alias, "switchboard-router", widest), alias=True)
-        for alias in config.router.aliases
+        ModelCard(_entry(alias, "switchboard-router", widest), alias=True) for alias in aliases
     ]
     return tuple(cards)
 

@@ -1,30 +1,36 @@
 """One request through the router, however it arrived: translate it, decide where it goes
 (off the event loop), admit it against its key's token budget, dispatch it, and meter
 what comes back. Nothing here knows HTTP: the edge (``router.http.api``) parses the body
-and renders the ``Served`` stream; errors are ``ApiError``s the edge renders once.
+and renders the ``Served`` stream. This is where the service meets its callers, so a
+routing refusal or a dispatch that fails before its first chunk becomes an ``ApiError``
+here (``router.error_mapping``); one that fails after it, in the stream renderer.
 """
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from router.auth import ApiKeyAuth, Caller
 from router.decision_log import log_decision, log_refusal
 from router.dispatch.dispatcher import Dispatched, Dispatcher
+from router.dispatch.failures import DispatchFailure
 from router.dispatch.primed_stream import PrimedStream
+from router.error_mapping import client_error, refusal_error
 from router.errors import ApiError
 from router.load.poller import LoadPoller
 from router.load.rate_limit import RateLimiter
 from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
 from router.model_cards import ModelCard
 from router.openai_types import SamplingFields
-from router.policy_config import Knob
+from router.policy_config import Knob, PolicySettings
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
+from router.routing.refusal import RoutingRefused
 from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS
 from serving.engine import Engine, GenerationRequest
 
@@ -41,6 +47,7 @@ class RouterContext:
     poller: LoadPoller
     limiter: RateLimiter
     aliases: Mapping[str, Knob | None]  # alias -> the knob it carries
+    policy: PolicySettings  # the router's own request headers and the knob's presets
     auth: ApiKeyAuth
     model_cards: tuple[ModelCard, ...]
     max_body_bytes: int
@@ -70,11 +77,17 @@ async def serve(
     started = ctx.metrics.clock()
     request_id = uuid.uuid4().hex
     request = translate(body, request_id)
-    facts = RequestFacts.of_request(
-        body, request, caller=caller, headers=headers, aliases=ctx.aliases
-    )
     decision: Decision | None = None
     try:
+        with _refusal_as_api_error():
+            facts = RequestFacts.of_request(
+                body,
+                request,
+                caller=caller,
+                headers=headers,
+                aliases=ctx.aliases,
+                policy=ctx.policy,
+            )
         # Cheap refusals first: a key out of budget even for the prompt's least possible
         # size never costs an exact count.
         floor = ctx.pipeline.prompt_floor(request)
@@ -82,20 +95,22 @@ async def serve(
         # Off the event loop, in the decisions' own threads: token counting and the
         # classifier are CPU work, and /readyz must not queue behind them.
         loop = asyncio.get_running_loop()
-        decision = await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)
+        with _refusal_as_api_error():
+            decision = await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)
         ctx.metrics.decided(decision.decision_ms / 1000)
         reservation = ctx.limiter.admit(caller, _worst_case_tokens(decision, request))
     except ApiError as exc:
-        log_refusal(request_id, caller, facts, exc)
+        log_refusal(request_id, caller, body.model, exc)
         ctx.metrics.refused(decision, exc)
         raise
     try:
         dispatched = await ctx.dispatcher.dispatch(decision, request, caller.name, caller.policy)
-    except ApiError as exc:
+    except DispatchFailure as exc:
         reservation.refund()
-        log_decision(request_id, caller, facts, decision, ctx.log_prompts, outcome=exc)
-        ctx.metrics.refused(decision, exc)
-        raise
+        error = client_error(exc)
+        log_decision(request_id, caller, facts, decision, ctx.log_prompts, outcome=error)
+        ctx.metrics.refused(decision, error)
+        raise error from exc
     log_decision(request_id, caller, facts, decision, ctx.log_prompts, outcome=dispatched)
     primed = dispatched.primed
     route = _route_headers(decision, dispatched)
@@ -105,6 +120,16 @@ async def serve(
     served = ServedBy(request_id, caller.name, primed.model_id, route["x-switchboard-route"])
     meter = ctx.metrics.meter(served, started, on_finish=reservation.settle)
     return Served(request_id, primed, meter, route)
+
+
+@contextmanager
+def _refusal_as_api_error() -> Iterator[None]:
+    """Routing refuses in its own terms (``RoutingRefused``); serve's callers, its logs
+    and metrics hear the client's error."""
+    try:
+        yield
+    except RoutingRefused as exc:
+        raise refusal_error(exc.refusal) from exc
 
 
 def _worst_case_tokens(decision: Decision, request: GenerationRequest) -> int:

@@ -1,7 +1,10 @@
-"""Typed, strict configuration of one served model (one entry of ``models.yaml``).
+"""Typed, strict configuration of what serving needs to run a model: weights, engine
+settings, context window, deployment options, a provider's connection and timeouts, and
+the capabilities the engine offers.
 
-The router-level file schema lives in ``router.config``; this module holds what a model
-deployment needs, so ``serving`` never imports ``router``.
+A ``models.yaml`` entry is one of these plus router policy (quality tier, cost,
+saturation, circuit breaker, prompt counting): ``router.model_config`` subclasses them,
+so ``serving`` never imports ``router``.
 """
 
 from collections.abc import Mapping
@@ -47,18 +50,6 @@ class FolderWeights(StrictModel):
 Weights = Annotated[PackagedGgufWeights | FolderWeights, Field(discriminator="source")]
 
 
-class Cost(StrictModel):
-    """Relative cost in any currency unit per million tokens."""
-
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-
-    def of(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """What that many tokens cost at these prices."""
-        prompt = prompt_tokens * self.input_per_mtok
-        return (prompt + completion_tokens * self.output_per_mtok) / 1e6
-
-
 class Autoscaling(StrictModel):
     """Ray Serve autoscaling bounds. LLM replicas batch tens of requests, so the target
     is far above Ray's default of 2 ongoing requests per replica."""
@@ -88,33 +79,6 @@ class DeploymentOptions(StrictModel):
     num_gpus: float = Field(0.0, ge=0)
 
 
-class SaturationRules(StrictModel):
-    """When the router stops sending a model more work and overflows instead (defaults in
-    the spirit of llm-d's: a queue of 5 per replica, KV cache 80 % full). Stale load
-    counts as saturated: a router that cannot see a model must not pile onto it."""
-
-    max_waiting_per_replica: float = Field(
-        5.0, ge=0, description="0: never queue, overflow once no batch slot is free"
-    )
-    max_kv_cache_usage: float = Field(0.8, gt=0, le=1)
-    ttft_target_s: float | None = Field(
-        None,
-        gt=0,
-        description="overflow when the predicted time to first token here exceeds this,"
-        " in place of max_waiting_per_replica (null: the queue rule)",
-    )
-    ttft_quantile: float = Field(
-        0.95,
-        gt=0,
-        lt=1,
-        description="the share of requests a TTFT target holds for: the predicted TTFT is"
-        " scaled by a margin learned so that this share of local requests meet the target"
-        " (lower overflows less and misses more)",
-    )
-    stale_after_s: float = Field(1.0, gt=0)
-    backpressure_hold_s: float = Field(0.5, ge=0, description="after a full-queue refusal")
-
-
 class TransformersEngineArgs(StrictModel):
     dtype: Dtype = "float32"
     max_batch_size: int = Field(8, ge=1, le=256, description="sequences decoded together")
@@ -142,18 +106,17 @@ class VllmEngineArgs(StrictModel):
 EngineName = Literal["transformers", "vllm"]
 
 
-class LocalModelConfig(StrictModel):
+class LocalEngineConfig(StrictModel):
+    """A local model: its weights, engine and Ray Serve deployment."""
+
     id: ModelId
     engine: EngineName = "transformers"
     weights: Weights
     context_window: int = Field(ge=16, description="prompt + completion tokens")
     max_output_tokens: int | None = Field(None, ge=1)
-    quality_tier: int = Field(ge=1, le=10, description="higher is better")
-    cost: Cost
     supports_tools: bool = False
     vision: bool = False
     deployment: DeploymentOptions = DeploymentOptions()
-    saturation: SaturationRules = SaturationRules()
     transformers: TransformersEngineArgs = TransformersEngineArgs()
     vllm: VllmEngineArgs = VllmEngineArgs()
 
@@ -196,34 +159,20 @@ class ExternalTimeouts(StrictModel):
     total_s: float = Field(600.0, gt=0, description="from the request start until the end")
 
 
-class CircuitBreakerSettings(StrictModel):
-    failure_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
-    open_s: float = Field(30.0, gt=0, description="how long it stays open before a probe")
-    max_open_s: float = Field(
-        300.0, gt=0, description="the longest a provider's Retry-After may keep it open"
-    )
-
-
-class ExternalProviderConfig(StrictModel):
+class ProviderEngineConfig(StrictModel):
     """An OpenAI-compatible API. Active only when the env var named by ``base_url_env`` is
-    set; the key and upstream model name also come from env, never from this file."""
+    set; the key and upstream model name also come from env, never from ``models.yaml``."""
 
     id: ModelId = "external"
     base_url_env: str = "SWITCHBOARD_EXTERNAL_BASE_URL"
     api_key_env: str = "SWITCHBOARD_EXTERNAL_API_KEY"
     model_env: str = "SWITCHBOARD_EXTERNAL_MODEL"
     context_window: int = Field(ge=16)
-    quality_tier: int = Field(ge=1, le=10)
-    cost: Cost
     supports_tools: bool = False
     vision: bool = False
     json_output: bool = Field(False, description="honours `response_format` JSON modes")
-    count_tokens_with: ModelId | None = Field(
-        None, description="a local model whose tokenizer counts prompts for this provider"
-    )
     max_concurrency: int = Field(64, ge=1, description="in-flight requests per router replica")
     timeouts: ExternalTimeouts = ExternalTimeouts()
-    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
 
     def base_url(self, environ: Mapping[str, str]) -> str | None:
         """The provider's base URL in this environment; None: the provider is off."""

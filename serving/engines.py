@@ -1,7 +1,7 @@
 """The engines a local model can run on, one spec each.
 
 Adding an engine: a module implementing ``serving.engine.Engine``, its name in
-``EngineName`` and its settings model on ``LocalModelConfig`` (``serving/config.py``),
+``EngineName`` and its settings model on ``LocalEngineConfig`` (``serving/config.py``),
 and its spec here. Loaders import their engine when called: vLLM is an optional extra
 and takes seconds to import, and the router side reads these specs without either.
 """
@@ -10,18 +10,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.config import EngineName, LocalModelConfig
+from serving.config import EngineName, LocalEngineConfig
 from serving.engine import Engine
 
 
 @dataclass(frozen=True)
 class EngineSpec:
-    load: Callable[[LocalModelConfig, Path], Engine]  # the model, its prepared weights
+    load: Callable[[LocalEngineConfig, Path], Engine]  # the model, its prepared weights
     extra: str | None  # the optional package it needs (checked before serving)
     json_output: bool  # can guarantee ``response_format`` JSON (constrained decoding)
 
 
-def _transformers(model: LocalModelConfig, folder: Path) -> Engine:
+def _transformers(model: LocalEngineConfig, folder: Path) -> Engine:
     from serving.transformers_engine import TransformersEngine
 
     return TransformersEngine.load(
@@ -32,7 +32,7 @@ def _transformers(model: LocalModelConfig, folder: Path) -> Engine:
     )
 
 
-def _vllm(model: LocalModelConfig, folder: Path) -> Engine:
+def _vllm(model: LocalEngineConfig, folder: Path) -> Engine:
     from serving.vllm_engine import VllmEngine
 
     return VllmEngine.load(
@@ -49,5 +49,5 @@ ENGINES: Mapping[EngineName, EngineSpec] = {
 }
 
 
-def load_engine(model: LocalModelConfig, folder: Path) -> Engine:
+def load_engine(model: LocalEngineConfig, folder: Path) -> Engine:
     return ENGINES[model.engine].load(model, folder)

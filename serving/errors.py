@@ -102,3 +102,22 @@ class UnsupportedFeature(EngineError):
 
     def __str__(self) -> str:
         return self.reason
+
+
+# The request's own errors, and a full queue: not a failure of the engine.
+_NOT_FAULTS = (
+    ContextLengthExceeded,
+    MaxTokensTooLarge,
+    UnsupportedFeature,
+    InvalidPrompt,
+    EngineOverloaded,
+)
+
+
+def is_engine_fault(error: EngineError) -> bool:
+    """Whether the engine (or the provider behind it) failed, rather than refusing this
+    request or being busy: a fault fails over to another model, and counts against an
+    external provider's circuit breaker."""
+    if isinstance(error, UpstreamError):
+        return not 400 <= error.status < 500
+    return not isinstance(error, _NOT_FAULTS)

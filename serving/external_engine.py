@@ -18,7 +18,7 @@ from typing import Self
 
 import aiohttp
 
-from serving.config import ExternalProviderConfig, ExternalTimeouts
+from serving.config import ExternalTimeouts, ProviderEngineConfig
 from serving.engine import ChatPrompt, EngineStats, GenerationChunk, GenerationRequest, Usage
 from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
 from serving.provider_errors import (
@@ -45,7 +45,7 @@ class ExternalEngine:
         base_url: str,
         api_key: str | None,
         upstream_model: str,
-        config: ExternalProviderConfig,
+        config: ProviderEngineConfig,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.upstream_model = upstream_model
@@ -56,7 +56,7 @@ class ExternalEngine:
         self._closed = False
 
     @classmethod
-    def from_env(cls, config: ExternalProviderConfig, environ: Mapping[str, str]) -> Self | None:
+    def from_env(cls, config: ProviderEngineConfig, environ: Mapping[str, str]) -> Self | None:
         """The engine for ``config``, or None when its base-URL env var is unset (off)."""
         base_url = config.base_url(environ)
         if base_url is None:

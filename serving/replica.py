@@ -9,7 +9,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Deployment
 
-from serving.config import LocalModelConfig
+from serving.config import LocalEngineConfig
 from serving.engine import EngineStats, GenerationChunk, GenerationRequest
 from serving.engines import load_engine
 from serving.metrics import EngineLoadGauges
@@ -22,7 +22,7 @@ class ModelReplica:
     """Hosts one engine. Ray Serve calls ``check_health`` periodically and restarts the
     replica when it raises."""
 
-    def __init__(self, model: LocalModelConfig, models_dir: str) -> None:
+    def __init__(self, model: LocalEngineConfig, models_dir: str) -> None:
         folder = prepared_dir(model, Path(models_dir))
         self._engine = load_engine(model, folder)
         self._gauges = EngineLoadGauges(model.id)
@@ -47,7 +47,7 @@ class ModelReplica:
 ModelDeployment: Deployment = serve.deployment()(ModelReplica)
 
 
-def deployment_options(model: LocalModelConfig) -> dict[str, Any]:
+def deployment_options(model: LocalEngineConfig) -> dict[str, Any]:
     """models.yaml -> Ray Serve options for this model's deployment."""
     options = model.deployment
     replicas: dict[str, Any] = {"num_replicas": options.num_replicas}

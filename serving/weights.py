@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from tqdm import tqdm
 
-from serving.config import FolderWeights, LocalModelConfig, PackagedFile, PackagedGgufWeights
+from serving.config import FolderWeights, LocalEngineConfig, PackagedFile, PackagedGgufWeights
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def default_models_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "switchboard" / "models"
 
 
-def prepared_dir(model: LocalModelConfig, models_dir: Path) -> Path:
+def prepared_dir(model: LocalEngineConfig, models_dir: Path) -> Path:
     weights = model.weights
     if isinstance(weights, FolderWeights):
         return weights.path
@@ -47,7 +47,7 @@ def prepared_dir(model: LocalModelConfig, models_dir: Path) -> Path:
     return models_dir / f"{name}-{weights.sha256[:12]}"
 
 
-def missing_weights(model: LocalModelConfig, models_dir: Path) -> str | None:
+def missing_weights(model: LocalEngineConfig, models_dir: Path) -> str | None:
     """Why the model's folder is not ready, or None. Cheap: runs at every start-up."""
     folder = prepared_dir(model, models_dir)
     weights = model.weights
@@ -78,7 +78,7 @@ def model_context_limit(folder: Path) -> int | None:
     return limit if isinstance(limit, int) else None
 
 
-def prepare_model(model: LocalModelConfig, models_dir: Path, *, progress: bool = True) -> Path:
+def prepare_model(model: LocalEngineConfig, models_dir: Path, *, progress: bool = True) -> Path:
     """Make the model's transformers folder ready and return it; idempotent."""
     target = prepared_dir(model, models_dir)
     weights = model.weights

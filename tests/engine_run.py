@@ -1,10 +1,26 @@
-"""Drive any ``Engine`` through one generation and collect what it streamed (used by the
-transformers and vLLM engine suites alike)."""
+"""Drive any ``Engine`` through one generation and collect what it streamed, and the other
+helpers the engine contract (``tests/engine_contract.py``) and the engines' own suites
+share."""
 
+import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from serving.engine import Engine, FinishReason, GenerationChunk, GenerationRequest, Usage
+import pytest
+
+from serving.engine import (
+    ChatPrompt,
+    Engine,
+    FinishReason,
+    GenerationChunk,
+    GenerationRequest,
+    SamplingOptions,
+    ToolCallDelta,
+    Usage,
+)
+
+GREEDY = SamplingOptions(max_tokens=16, temperature=0.0)
 
 
 @dataclass
@@ -32,3 +48,36 @@ async def run(engine: Engine, request: GenerationRequest) -> Result:
             result.reasons[delta.index] = delta.finish_reason
     assert all(chunk.usage is None for chunk in result.chunks[:-1])
     return result
+
+
+def chat(text: str, sampling: SamplingOptions = GREEDY, **fields: Any) -> GenerationRequest:
+    """One user message; ``fields``: the request's other fields (json_output, tool_use)."""
+    return GenerationRequest(
+        "r", ChatPrompt(({"role": "user", "content": text},)), sampling, **fields
+    )
+
+
+async def wait_idle(engine: Engine) -> None:
+    """Return once the engine reports nothing running or waiting (fail after 10 s)."""
+    for _ in range(200):
+        stats = await engine.stats()
+        if stats.running == 0 and stats.waiting == 0:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"engine never went idle: {stats}")
+
+
+def tool_calls(result: Result) -> dict[int, ToolCallDelta]:
+    """The tool-call fragments of a one-choice result, joined per call index."""
+    calls: dict[int, ToolCallDelta] = {}
+    for chunk in result.chunks:
+        for delta in chunk.deltas:
+            for fragment in delta.tool_calls:
+                known = calls.get(fragment.index, ToolCallDelta(fragment.index))
+                calls[fragment.index] = ToolCallDelta(
+                    fragment.index,
+                    known.id or fragment.id,
+                    known.name or fragment.name,
+                    known.arguments + fragment.arguments,
+                )
+    return calls

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from router.classifier.artifact import SHIPPED_ARTIFACT
 from router.config_loader import load_config
+from router.model_config import LocalModelConfig
 from router.training.label_run import grade_only, label_run
 from router.training.labels import (
     LABEL_FLEET,
@@ -18,7 +19,6 @@ from router.training.labels import (
 from router.training.sources import GradablePrompt
 from router.training.sources.catalog import SOURCES, Selection, catalog
 from router.training.sources.user import read_user_prompts
-from serving.config import LocalModelConfig
 from serving.weights import prepared_dir
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from router.auth import ANONYMOUS, Caller
 from router.config import SwitchboardConfig
 from router.config_loader import load_config
+from router.error_mapping import refusal_error
 from router.errors import ApiError, InvalidRequest, error_payload
 from router.http.translate import chat_request
 from router.openai_types import ChatCompletionRequest
@@ -26,6 +27,7 @@ from router.routing.build import build_pipeline
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
+from router.routing.refusal import RoutingRefused
 from serving.weights import default_models_dir
 
 
@@ -85,14 +87,21 @@ def _decide(
             request = ChatCompletionRequest.model_validate(body)
         generation = chat_request(request, "route")
         facts = RequestFacts.of_request(
-            request, generation, caller=caller, headers=headers, aliases=config.router.aliases
+            request,
+            generation,
+            caller=caller,
+            headers=headers,
+            aliases=config.router.aliases,
+            policy=config.router.policy,
         )
         return pipeline.decide(facts)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return InvalidRequest(f"not a chat completion request: {where}: {first['msg']}")
-    except ApiError as exc:
+    except RoutingRefused as exc:
+        return refusal_error(exc.refusal)
+    except ApiError as exc:  # the body's translation refused it
         return exc
 
 

@@ -12,9 +12,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from router.errors import GenerationTimeout, InternalError, ServiceUnavailable, from_engine_error
+from router.dispatch.failures import DeadlinePassed, EngineFailure
 from serving.engine import Engine, GenerationChunk, GenerationRequest
-from serving.errors import EngineError
+from serving.errors import EngineError, EngineFailed, is_engine_fault
 
 
 class StreamHealth(Protocol):
@@ -48,7 +48,7 @@ class PrimedStream:
             self._finalizer = weakref.finalize(self, self.on_close)
 
     async def chunks(self) -> AsyncIterator[GenerationChunk]:
-        """All chunks, first included; engine failures surface as ``ApiError``."""
+        """All chunks, first included; an engine's error surfaces as ``EngineFailure``."""
         try:
             yield self._seen(self.first)
             while True:
@@ -58,9 +58,8 @@ class PrimedStream:
                     break
                 yield self._seen(chunk)
         except EngineError as exc:
-            error = from_engine_error(exc, self.model_id)
-            self._judged(failed=isinstance(error, ServiceUnavailable | InternalError))
-            raise error from exc
+            self._judged(failed=is_engine_fault(exc))
+            raise EngineFailure(self.model_id, exc) from exc
         else:
             self._judged(failed=False)
         finally:
@@ -99,14 +98,14 @@ async def start_generation(
     deadline: float | None = None,
     on_chunk: Callable[[GenerationChunk], None] | None = None,
 ) -> PrimedStream:
+    """The stream once its first chunk is here; before that, the engine's own
+    ``EngineError`` (the dispatcher decides what it means) or ``DeadlinePassed``."""
     stream = engine.generate(request)
     try:
         first = await _within(deadline, stream)
-    except EngineError as exc:
-        raise from_engine_error(exc, model_id) from exc
     except StopAsyncIteration:
-        raise InternalError(f"model {model_id!r} returned an empty stream") from None
-    except GenerationTimeout:
+        raise EngineFailed("the engine returned an empty stream") from None
+    except DeadlinePassed:
         await stream.aclose()
         raise
     return PrimedStream(model_id, first, stream, on_close, health, deadline, on_chunk)
@@ -115,12 +114,10 @@ async def start_generation(
 async def _within(
     deadline: float | None, stream: AsyncGenerator[GenerationChunk, None]
 ) -> GenerationChunk:
-    """The next chunk, or ``GenerationTimeout`` once ``deadline`` has passed. The timeout
+    """The next chunk, or ``DeadlinePassed`` once ``deadline`` has passed. The timeout
     wraps the wait only, never a ``yield``: a deadline must not fire in the consumer."""
     try:
         async with asyncio.timeout_at(deadline):
             return await anext(stream)
     except TimeoutError:
-        raise GenerationTimeout(
-            "The generation ran past the request timeout and was stopped."
-        ) from None
+        raise DeadlinePassed from None

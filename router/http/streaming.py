@@ -9,7 +9,9 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from router.errors import ApiError, InternalError
+from router.dispatch.failures import DispatchFailure
+from router.error_mapping import client_error
+from router.errors import InternalError
 from router.http.responses import SSE_DONE, ApiShape, StreamRenderer, full_response, sse_error
 from router.service import Served
 
@@ -20,9 +22,9 @@ async def whole_response(served: Served, shape: ApiShape) -> Response:
     primed, meter = served.primed, served.meter
     try:
         chunks = [meter.saw(chunk) async for chunk in primed.chunks()]
-    except ApiError:
+    except DispatchFailure as exc:
         meter.finish("stream_error")
-        raise
+        raise client_error(exc) from exc
     except asyncio.CancelledError:  # the client left before the whole answer
         meter.finish("cancelled")
         raise
@@ -64,9 +66,9 @@ async def _sse(served: Served, renderer: StreamRenderer) -> AsyncIterator[bytes]
         async for chunk in primed.chunks():
             yield renderer.encode(meter.saw(chunk))
         meter.finish("ok")
-    except ApiError as exc:
+    except DispatchFailure as exc:
         meter.finish("stream_error")
-        yield sse_error(exc)
+        yield sse_error(client_error(exc))
     except Exception:  # a bug; the status line is already sent, so say it in-band
         logger.exception("stream %s failed", primed.model_id)
         meter.finish("stream_error")

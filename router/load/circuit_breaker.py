@@ -11,7 +11,7 @@ drive time instead of sleeping.
 from collections.abc import Callable
 from typing import Literal
 
-from serving.config import CircuitBreakerSettings
+from router.model_config import CircuitBreakerSettings
 
 CircuitState = Literal["closed", "open", "half_open"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from router.load.poller import LoadPoller
 from router.load.ttft import NOMINAL, InFlight, Prediction, RequestSize, TtftModel
-from serving.config import LocalModelConfig
+from router.model_config import LocalModelConfig
 from serving.engine import EngineStats
 
 MAX_ERROR_SAMPLES = 1000  # kept between two metric reports

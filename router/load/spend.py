@@ -13,8 +13,8 @@ limits do: no shared state on the request path.
 import threading
 from collections.abc import Callable, Mapping
 
+from router.model_config import Cost
 from router.policy_config import SpendBudget
-from serving.config import Cost
 from serving.engine import Usage
 
 HOUR_S, DAY_S = 3600.0, 86400.0

@@ -40,8 +40,8 @@ from router.load.spend import SpendGuard
 from router.load.ttft import NOMINAL
 from router.metrics.instruments import Instruments
 from router.metrics.request_log import log_served
+from router.model_config import Cost
 from router.routing.decision import Decision
-from serving.config import Cost
 from serving.engine import GenerationChunk, Usage
 
 CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}

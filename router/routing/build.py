@@ -38,7 +38,7 @@ def build_pipeline(
         targets=targets,
         rules=RuleBook(settings.rules),
         counter=PromptTokenCounter.from_config(config, models_dir),
-        filters=default_filters(settings.policy),
+        filters=default_filters(),
         predictor=predictor,
         calibration=KnobCalibration(
             predictor, fleet, Candidate(cheapest.id, cheapest.quality_tier)

@@ -1,11 +1,11 @@
 """The routing decision as a value: what serves, what else could, what could not and why."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from router.classifier.model import Estimate
-from router.errors import ApiError
+from router.routing.refusal import Refusal
 
 # pinned: the client named the model; rule: a rule pinned it; classifier: estimate +
 # policy chose among several; only-candidate: one model was left after the filters.
@@ -15,11 +15,11 @@ RouteReason = Literal["pinned", "rule", "classifier", "only-candidate"]
 @dataclass(frozen=True)
 class Exclusion:
     model_id: str
-    reason: str  # the filter's reason code
-    error: ApiError = field(compare=False)
+    refusal: Refusal  # from the first filter that excluded it
 
     def as_dict(self) -> dict[str, str]:
-        return {"model": self.model_id, "reason": self.reason, "detail": self.error.message}
+        refusal = self.refusal
+        return {"model": self.model_id, "reason": refusal.reason, "detail": refusal.message}
 
 
 @dataclass(frozen=True)

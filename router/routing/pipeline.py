@@ -13,10 +13,10 @@ from dataclasses import replace
 
 from router.classifier.calibration import KnobCalibration
 from router.classifier.model import Candidate, QualityPredictor
-from router.errors import ContextLengthExceededError, ModelNotFound, ServiceUnavailable
 from router.routing.decision import Decision, Exclusion, RankedModel, RouteReason
 from router.routing.facts import RequestFacts
 from router.routing.policy import KnobPolicy
+from router.routing.refusal import Refusal, RoutingRefused
 from router.routing.rules import RuleBook
 from router.routing.stages import Picker, QualityView, ScoredTarget, Scorer, TargetFilter
 from router.routing.targets import RouteTarget
@@ -48,7 +48,8 @@ class RoutingPipeline:
         self._clock = clock
 
     def decide(self, facts: RequestFacts) -> Decision:
-        """The decision, or the ``ApiError`` of the best excluded candidate."""
+        """The decision; or ``RoutingRefused``, with the refusal of the candidate that got
+        furthest when every one is excluded."""
         started = self._clock()
         facts = replace(facts, rules=self._rules.evaluate(facts))
         candidates, route = self._candidates(facts)
@@ -58,7 +59,7 @@ class RoutingPipeline:
         kept, excluded = self._filter(facts, candidates)
         quality, knob = None, None
         if route == "classifier":
-            knob = self._policy.choose(facts)  # also validates the knob header
+            knob = self._policy.choose(facts)
         if knob is not None and len(kept) > 1:
             knob = replace(knob, tolerance=self._calibration.tolerance(knob.large_share))
             estimate = self._predictor.estimate(
@@ -94,21 +95,23 @@ class RoutingPipeline:
         floor = self._counter.floor(facts.generation, [t.id for t in candidates])
         widest = max(t.context_window for t in candidates)
         if floor >= widest:
-            raise ContextLengthExceededError(
+            message = (
                 f"This model's maximum context length is {widest} tokens. However, your "
                 f"messages have at least {floor} tokens. Please reduce the length of the "
-                "messages.",
-                param="messages",
+                "messages."
             )
+            raise RoutingRefused(Refusal("context_window", "too_long", message, param="messages"))
 
     def _candidates(self, facts: RequestFacts) -> tuple[list[RouteTarget], RouteReason]:
         if not facts.is_routed:
             target = self._targets.get(facts.requested_model)
             if target is None:
-                raise ModelNotFound(
+                message = (
                     f"The model '{facts.requested_model}' does not exist or you do not have "
-                    "access to it.",
-                    param="model",
+                    "access to it."
+                )
+                raise RoutingRefused(
+                    Refusal("model_not_found", "not_found", message, param="model")
                 )
             return [target], "pinned"
         pin = facts.rules.pin
@@ -116,9 +119,8 @@ class RoutingPipeline:
             return list(self._targets.values()), "classifier"
         if pin not in self._targets:  # declared but not serving (a provider left off)
             rules = ", ".join(facts.rules.matched)
-            raise ServiceUnavailable(
-                f"Routing rules ({rules}) pin model {pin!r}, which is not serving.", param="model"
-            )
+            message = f"Routing rules ({rules}) pin model {pin!r}, which is not serving."
+            raise RoutingRefused(Refusal("rule_pin", "unavailable", message, param="model"))
         return [self._targets[pin]], "rule"
 
     def _filter(
@@ -127,27 +129,27 @@ class RoutingPipeline:
         kept: list[RouteTarget] = []
         excluded: list[tuple[int, Exclusion]] = []
         for target in candidates:
-            refusal = self._first_refusal(facts, target)
-            if refusal is None:
+            exclusion = self._first_exclusion(facts, target)
+            if exclusion is None:
                 kept.append(target)
             else:
-                excluded.append(refusal)
+                excluded.append(exclusion)
         if not kept:
             # The client hears about the model that got furthest through the filters.
             # On a tie, the model with the widest context window (its numbers are the
             # ones a client can act on).
             windows = {t.id: t.context_window for t in candidates}
             _, closest = max(excluded, key=lambda p: (p[0], windows[p[1].model_id]))
-            raise closest.error
+            raise RoutingRefused(closest.refusal)
         return kept, [exclusion for _, exclusion in excluded]
 
-    def _first_refusal(
+    def _first_exclusion(
         self, facts: RequestFacts, target: RouteTarget
     ) -> tuple[int, Exclusion] | None:
         for position, stage in enumerate(self._filters):
-            error = stage.exclude(facts, target)
-            if error is not None:
-                return position, Exclusion(target.id, stage.reason, error)
+            refusal = stage.exclude(facts, target)
+            if refusal is not None:
+                return position, Exclusion(target.id, refusal)
         return None
 
     def _scored(

@@ -1,23 +1,25 @@
 """The narrow stage interfaces of the routing pipeline (llm-d's filter -> scorer ->
-picker). Each is synchronous and I/O-free; the runner owns order, clamping and weights."""
+picker). Each is synchronous and I/O-free; the runner owns order, clamping and weights.
+A stage says why it refuses in routing's terms (a ``Refusal``); the edge alone turns
+that into the client's HTTP error."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from router.classifier.model import Estimate
-from router.errors import ApiError
 from router.routing.facts import RequestFacts
+from router.routing.refusal import Refusal
 from router.routing.targets import RouteTarget
 
 
 class TargetFilter(Protocol):
     """A capability constraint. Always runs, never fails open."""
 
-    reason: str  # the reason code in decisions and logs
-
-    def exclude(self, facts: RequestFacts, target: RouteTarget) -> ApiError | None:
-        """The error this target alone would give the client, or None if it may serve."""
+    def exclude(self, facts: RequestFacts, target: RouteTarget) -> Refusal | None:
+        """Why this target alone may not serve (the refusal's ``reason`` is this filter's
+        reason code, shown in decisions and logs), or None if it may. When every target
+        is excluded, the client hears the refusal of the one that got furthest."""
         ...
 
 

@@ -4,7 +4,7 @@ flattened from the local-model and external-provider configs into one shape."""
 from dataclasses import dataclass
 
 from router.config import SwitchboardConfig
-from serving.config import Cost, ExternalProviderConfig, LocalModelConfig
+from router.model_config import Cost, ExternalProviderConfig, LocalModelConfig
 from serving.engines import ENGINES
 
 

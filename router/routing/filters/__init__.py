@@ -1,8 +1,7 @@
 """Capability filters, one module each. ``default_filters`` fixes their order, which is
-also the precedence of the error a client gets when every model is excluded: the error of
-the model that passed the most filters (see ``pipeline``)."""
+also the precedence of the refusal a client gets when every model is excluded: the
+refusal of the model that passed the most filters (see ``pipeline``)."""
 
-from router.policy_config import PolicySettings
 from router.routing.filters.context_window import ContextWindowFilter
 from router.routing.filters.data_locality import DataLocalityFilter
 from router.routing.filters.key_policy import KeyPolicyFilter
@@ -13,11 +12,11 @@ from router.routing.filters.vision import VisionFilter
 from router.routing.stages import TargetFilter
 
 
-def default_filters(policy: PolicySettings) -> tuple[TargetFilter, ...]:
+def default_filters() -> tuple[TargetFilter, ...]:
     return (
         KeyPolicyFilter(),
         RuleRestrictionFilter(),
-        DataLocalityFilter(policy.local_only_header),
+        DataLocalityFilter(),
         VisionFilter(),
         ToolSupportFilter(),
         ResponseFormatFilter(),

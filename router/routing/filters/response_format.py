@@ -5,17 +5,16 @@ Config: derived for local models (``engine: vllm``), ``json_output`` for provide
 Trade-off: the transformers engine could be asked nicely for JSON, but not guaranteed.
 """
 
-from router.errors import ApiError, InvalidRequest
 from router.routing.facts import RequestFacts
+from router.routing.refusal import Refusal
 from router.routing.targets import RouteTarget
 
 
 class ResponseFormatFilter:
     reason = "response_format"
 
-    def exclude(self, facts: RequestFacts, target: RouteTarget) -> ApiError | None:
+    def exclude(self, facts: RequestFacts, target: RouteTarget) -> Refusal | None:
         if facts.wants_json and not target.json_output:
-            return InvalidRequest(
-                f"Model {target.id!r} cannot guarantee JSON output.", param="response_format"
-            )
+            message = f"Model {target.id!r} cannot guarantee JSON output."
+            return Refusal(self.reason, "invalid", message, param="response_format")
         return None

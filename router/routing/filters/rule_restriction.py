@@ -4,20 +4,18 @@ Config: ``router.rules[].then.restrict_to``. The message names the rules, so an 
 reading a refused request's log sees which rule did it.
 """
 
-from router.errors import ApiError, PermissionDenied
 from router.routing.facts import RequestFacts
+from router.routing.refusal import Refusal
 from router.routing.targets import RouteTarget
 
 
 class RuleRestrictionFilter:
     reason = "rule"
 
-    def exclude(self, facts: RequestFacts, target: RouteTarget) -> ApiError | None:
+    def exclude(self, facts: RequestFacts, target: RouteTarget) -> Refusal | None:
         allowed = facts.rules.restrict_to
         if allowed is not None and target.id not in allowed:
             rules = ", ".join(facts.rules.matched)
-            return PermissionDenied(
-                f"Routing rules ({rules}) do not allow model {target.id!r} for this request.",
-                param="model",
-            )
+            message = f"Routing rules ({rules}) do not allow model {target.id!r} for this request."
+            return Refusal(self.reason, "forbidden", message, param="model")
         return None

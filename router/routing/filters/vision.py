@@ -4,17 +4,16 @@ Config: ``vision`` per model/provider. Trade-off: none; a text-only model would 
 image silently.
 """
 
-from router.errors import ApiError, InvalidRequest
 from router.routing.facts import RequestFacts
+from router.routing.refusal import Refusal
 from router.routing.targets import RouteTarget
 
 
 class VisionFilter:
     reason = "vision"
 
-    def exclude(self, facts: RequestFacts, target: RouteTarget) -> ApiError | None:
+    def exclude(self, facts: RequestFacts, target: RouteTarget) -> Refusal | None:
         if facts.has_images and not target.vision:
-            return InvalidRequest(
-                f"Model {target.id!r} does not accept image input.", param="messages"
-            )
+            message = f"Model {target.id!r} does not accept image input."
+            return Refusal(self.reason, "invalid", message, param="messages")
         return None

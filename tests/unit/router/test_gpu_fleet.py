@@ -120,7 +120,13 @@ def decide(
     config, pipeline = gpu_auto
     headers = {} if knob is None else {"x-switchboard-quality": knob}
     messages = [{"role": "user", "content": text}]
-    request = facts(model, headers=headers, aliases=config.router.aliases, messages=messages)
+    request = facts(
+        model,
+        headers=headers,
+        aliases=config.router.aliases,
+        policy=config.router.policy,
+        messages=messages,
+    )
     return pipeline.decide(request)
 
 

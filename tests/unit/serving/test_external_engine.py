@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from harness.fake_provider.process import FakeProviderProcess
-from serving.config import Cost, ExternalProviderConfig, ExternalTimeouts
+from serving.config import ExternalTimeouts, ProviderEngineConfig
 from serving.engine import (
     ChatPrompt,
     Engine,
@@ -30,15 +30,14 @@ from serving.engine import (
 from serving.errors import EngineOverloaded, EngineUnavailable, UpstreamError
 from serving.external_engine import ExternalEngine
 from serving.provider_errors import MAX_RETRY_AFTER_S, parse_retry_after
+from tests.engine_contract import ClosedEngineContract, EngineContract
 
 KEY = "sk-test-secret-4242"
 TIMEOUTS = ExternalTimeouts(
     connect_s=0.5, first_byte_s=0.5, idle_s=0.5, first_token_s=0.5, total_s=2.0
 )
-CONFIG = ExternalProviderConfig(
+CONFIG = ProviderEngineConfig(
     context_window=4096,
-    quality_tier=5,
-    cost=Cost(input_per_mtok=1.0, output_per_mtok=2.0),
     max_concurrency=8,
     timeouts=TIMEOUTS,
 )
@@ -103,6 +102,24 @@ def finishes(chunks: list[GenerationChunk]) -> dict[int, str | None]:
     return {d.index: d.finish_reason for c in chunks for d in c.deltas if d.finish_reason}
 
 
+class TestExternalEngineContract(EngineContract, ClosedEngineContract):
+    """The engine contract on the fake provider. The contract's model-bound part (token
+    counts, the context window, sampling, grammars) is the provider's, not the engine's."""
+
+    # The fake answers with the words of the last user message, one token each.
+    LONG_PROMPT = " ".join(["word"] * 300)
+
+    @pytest.fixture
+    def engine(self, make_engine: MakeEngine) -> ExternalEngine:
+        return make_engine()
+
+    @pytest.fixture
+    async def closed_engine(self, make_engine: MakeEngine) -> ExternalEngine:
+        engine = make_engine()
+        await engine.close()
+        return engine
+
+
 async def test_chat_stream_round_trip(make_engine: MakeEngine, fakes: dict) -> None:
     engine = make_engine()
     assert isinstance(engine, Engine)
@@ -138,7 +155,7 @@ async def test_completions_with_max_tokens_finish_length(
     assert "seed" not in sent["body"] and "stop" not in sent["body"]
 
 
-async def test_n_choices(make_engine: MakeEngine) -> None:
+async def test_n_choices_relay_each_choice_and_the_summed_usage(make_engine: MakeEngine) -> None:
     chunks = await collect(make_engine(), chat("a b c", n=2))
     assert texts(chunks) == {0: "a b c", 1: "a b c"}
     assert finishes(chunks) == {0: "stop", 1: "stop"}
@@ -273,17 +290,6 @@ async def test_key_never_logged(make_engine: MakeEngine, caplog: pytest.LogCaptu
         await collect(make_engine(api_key=KEY + "x"), chat("hello"))
     logging.getLogger("test").error("failure: %s %r %r", caught.value, caught.value, engine)
     assert KEY not in caplog.text and KEY not in repr(engine)
-
-
-async def test_closed_engine_is_unhealthy(make_engine: MakeEngine) -> None:
-    engine = make_engine()
-    await engine.check_health()
-    await collect(engine, chat("hi"))
-    await engine.close()
-    with pytest.raises(EngineUnavailable):
-        await engine.check_health()
-    with pytest.raises(EngineUnavailable):
-        await collect(engine, chat("hi"))
 
 
 def test_from_env() -> None:

@@ -1,4 +1,7 @@
-"""TransformersEngine against the real SmolLM2-135M: streaming, limits, sampling, batching."""
+"""TransformersEngine against the real SmolLM2-135M: the engine contract
+(``tests/engine_contract.py``), and what is its own: the batch scheduler (sequences as
+rows, joining a running batch, batch-invariant results), closing and a dead scheduler,
+and llguidance's grammars."""
 
 import asyncio
 import json
@@ -12,32 +15,17 @@ import pytest
 from transformers import AutoTokenizer
 
 from serving.config import TransformersEngineArgs
-from serving.engine import (
-    ChatPrompt,
-    Engine,
-    GenerationRequest,
-    JsonOutput,
-    SamplingOptions,
-    TextPrompt,
-    ToolUse,
-    Usage,
-)
-from serving.errors import (
-    ContextLengthExceeded,
-    EngineUnavailable,
-    InvalidPrompt,
-    MaxTokensTooLarge,
-    UnsupportedFeature,
-)
+from serving.engine import JsonOutput, SamplingOptions
+from serving.errors import EngineUnavailable, UnsupportedFeature
 from serving.transformers_engine import TransformersEngine
-from tests.engine_run import Result, run
+from tests.engine_contract import ClosedEngineContract, LocalEngineContract
+from tests.engine_run import Result, chat, run, wait_idle
 
 pytestmark = pytest.mark.slow
 
 CONTEXT_WINDOW = 8192
 MAX_OUTPUT_TOKENS = 1024
 ARGS = TransformersEngineArgs(max_batch_size=8, torch_threads=2)
-GREEDY = SamplingOptions(max_tokens=16, temperature=0.0)
 
 
 def _load(model_dir: Path) -> TransformersEngine:
@@ -61,81 +49,16 @@ def engine(smol_model_dir: Path) -> Iterator[TransformersEngine]:
     loaded.close()
 
 
-def chat(text: str, sampling: SamplingOptions = GREEDY, request_id: str = "r") -> GenerationRequest:
-    prompt = ChatPrompt(({"role": "user", "content": text},))
-    return GenerationRequest(request_id, prompt, sampling)
+class TestTransformersEngineContract(LocalEngineContract, ClosedEngineContract):
+    CONTEXT_WINDOW = CONTEXT_WINDOW
+    MAX_OUTPUT_TOKENS = MAX_OUTPUT_TOKENS
+    IDLE_KV_CACHE_USAGE = None  # no KV cache pool: each batch holds its own cache
 
-
-async def wait_idle(engine: TransformersEngine) -> None:
-    for _ in range(200):
-        stats = await engine.stats()
-        if stats.running == 0 and stats.waiting == 0:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"engine never went idle: {stats}")
-
-
-def test_implements_the_engine_protocol(engine: TransformersEngine) -> None:
-    assert isinstance(engine, Engine)
-
-
-async def test_chat_text_and_exact_usage(engine: TransformersEngine, tokenizer: Any) -> None:
-    messages = ({"role": "user", "content": "What is the capital of France?"},)
-    result = await run(engine, GenerationRequest("r", ChatPrompt(messages), GREEDY))
-    template_ids = tokenizer.apply_chat_template(
-        list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
-    )
-    assert "Paris" in result.texts[0]
-    assert result.reasons[0] == "stop"  # the model ends its short answer with EOS
-    assert result.usage.prompt_tokens == len(template_ids)
-    # EOS is sampled and counted, but its text is not emitted.
-    emitted = tokenizer(result.texts[0])["input_ids"]
-    assert result.usage.completion_tokens == len(emitted) + 1
-
-
-async def test_text_prompt_is_tokenized_without_template(
-    engine: TransformersEngine, tokenizer: Any
-) -> None:
-    text = "The quick brown fox"
-    request = GenerationRequest("r", TextPrompt(text), SamplingOptions(max_tokens=4))
-    result = await run(engine, request)
-    assert result.usage == Usage(len(tokenizer(text)["input_ids"]), 4)
-
-
-async def test_streams_tokens_as_they_are_produced(engine: TransformersEngine) -> None:
-    result = await run(engine, chat("Write a long story about a dragon."))
-    assert len(result.chunks) > 1
-    assert result.chunks[0].usage is None
-    assert result.chunk_times[0] < result.chunk_times[-1]
-
-
-async def test_max_tokens_ends_with_length(engine: TransformersEngine) -> None:
-    sampling = SamplingOptions(max_tokens=5, temperature=0.0)
-    result = await run(engine, chat("Write a long story about a dragon.", sampling))
-    assert result.usage.completion_tokens == 5
-    assert result.reasons[0] == "length"
-
-
-async def test_stop_string_cuts_the_text(engine: TransformersEngine) -> None:
-    prompt = "Write a long story about a dragon."
-    sampling = SamplingOptions(max_tokens=24, temperature=0.0)
-    full = (await run(engine, chat(prompt, sampling))).texts[0]
-    stop = full.split()[4]  # a word from the middle of the greedy answer
-    stopped = await run(engine, chat(prompt, SamplingOptions(24, 0.0, stop=(stop,))))
-    assert stopped.texts[0] == full[: full.index(stop)]
-    assert stop not in stopped.texts[0]
-    assert stopped.reasons[0] == "stop"
-
-
-async def test_n_choices_share_one_prompt(engine: TransformersEngine) -> None:
-    sampling = SamplingOptions(max_tokens=6, temperature=1.0, n=2, seed=3)
-    result = await run(engine, chat("Tell me a joke.", sampling))
-    single = await run(engine, chat("Tell me a joke.", SamplingOptions(max_tokens=1)))
-    assert set(result.texts) == {0, 1}
-    assert set(result.reasons.values()) <= {"stop", "length"}
-    assert result.usage.prompt_tokens == single.usage.prompt_tokens
-    if set(result.reasons.values()) == {"length"}:
-        assert result.usage.completion_tokens == 12
+    @pytest.fixture
+    def closed_engine(self, smol_model_dir: Path) -> TransformersEngine:
+        fresh = _load(smol_model_dir)
+        fresh.close()
+        return fresh
 
 
 async def test_load_counts_sequences_not_requests(engine: TransformersEngine) -> None:
@@ -206,68 +129,6 @@ async def test_request_joins_while_another_is_generating(engine: TransformersEng
     assert short.usage.completion_tokens <= 3
 
 
-async def test_prompt_longer_than_the_window(engine: TransformersEngine, tokenizer: Any) -> None:
-    text = "word " * CONTEXT_WINDOW
-    prompt_tokens = len(tokenizer(text)["input_ids"])
-    with pytest.raises(ContextLengthExceeded) as caught:
-        await run(engine, GenerationRequest("r", TextPrompt(text)))
-    assert caught.value.args == (prompt_tokens, None, CONTEXT_WINDOW)
-
-
-async def test_prompt_plus_max_tokens_beyond_the_window(
-    engine: TransformersEngine, tokenizer: Any
-) -> None:
-    text = "word " * (CONTEXT_WINDOW - 600)
-    prompt_tokens = len(tokenizer(text)["input_ids"])
-    request = GenerationRequest("r", TextPrompt(text), SamplingOptions(max_tokens=1000))
-    with pytest.raises(ContextLengthExceeded) as caught:
-        await run(engine, request)
-    assert caught.value.args == (prompt_tokens, 1000, CONTEXT_WINDOW)
-    assert str(prompt_tokens + 1000) in str(caught.value)
-
-
-async def test_max_tokens_above_the_model_limit(engine: TransformersEngine) -> None:
-    with pytest.raises(MaxTokensTooLarge) as caught:
-        await run(engine, chat("Hi", SamplingOptions(max_tokens=MAX_OUTPUT_TOKENS + 1)))
-    assert caught.value.args == (MAX_OUTPUT_TOKENS + 1, MAX_OUTPUT_TOKENS)
-    assert f"{MAX_OUTPUT_TOKENS + 1}" in str(caught.value)
-    assert f"{MAX_OUTPUT_TOKENS}" in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    "messages",
-    [({"role": "user"},), (), ({"role": "user", "content": None},)],
-)
-async def test_malformed_messages(engine: TransformersEngine, messages: Any) -> None:
-    with pytest.raises(InvalidPrompt):
-        await run(engine, GenerationRequest("r", ChatPrompt(messages)))
-
-
-async def test_cancelled_consumer_frees_the_batch(engine: TransformersEngine) -> None:
-    sampling = SamplingOptions(max_tokens=200, temperature=0.0)
-    async for _chunk in engine.generate(chat("Write a long story about a dragon.", sampling)):
-        break
-    await wait_idle(engine)
-
-
-async def test_cancelled_task_frees_the_batch(engine: TransformersEngine) -> None:
-    sampling = SamplingOptions(max_tokens=200, temperature=0.0)
-    task = asyncio.create_task(run(engine, chat("Write a long story about a dragon.", sampling)))
-    await asyncio.sleep(0.3)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await wait_idle(engine)
-
-
-async def test_stats_are_timestamped(engine: TransformersEngine) -> None:
-    first = await engine.stats()
-    await asyncio.sleep(0.01)
-    second = await engine.stats()
-    assert second.timestamp > first.timestamp
-    assert (second.running, second.waiting, second.kv_cache_usage) == (0, 0, None)
-
-
 async def test_close_fails_requests_in_flight(smol_model_dir: Path) -> None:
     engine = _load(smol_model_dir)
     await engine.check_health()
@@ -309,26 +170,17 @@ PERSON = {
 }
 
 
-async def test_json_schema_output_is_valid_against_the_schema(engine: TransformersEngine) -> None:
+async def test_each_sampled_choice_follows_the_schema(engine: TransformersEngine) -> None:
+    # Each of the n rows of the batch decodes under its own grammar state.
     request = replace(
         chat("Invent a person.", SamplingOptions(max_tokens=64, temperature=0.8, seed=3, n=2)),
         json_output=JsonOutput(schema=PERSON),
     )
-    chunks = [chunk async for chunk in engine.generate(request)]
-    texts = {index: "" for index in range(2)}
-    for chunk in chunks:
-        for delta in chunk.deltas:
-            texts[delta.index] += delta.text
-    for text in texts.values():
+    result = await run(engine, request)
+    assert set(result.texts) == {0, 1}
+    for text in result.texts.values():
         jsonschema.validate(json.loads(text), PERSON)  # complete and valid, both choices
-    assert {d.finish_reason for c in chunks for d in c.deltas if d.finish_reason} == {"stop"}
-
-
-async def test_json_object_output_is_an_object(engine: TransformersEngine) -> None:
-    request = replace(chat("List three colours."), json_output=JsonOutput())
-    request = replace(request, sampling=SamplingOptions(max_tokens=200, temperature=0.0))
-    text = "".join([d.text async for c in engine.generate(request) for d in c.deltas])
-    assert isinstance(json.loads(text), dict)
+    assert result.reasons == {0: "stop", 1: "stop"}
 
 
 async def test_a_schema_the_grammar_cannot_enforce_is_unsupported(
@@ -338,46 +190,3 @@ async def test_a_schema_the_grammar_cannot_enforce_is_unsupported(
     with pytest.raises(UnsupportedFeature) as raised:
         await anext(engine.generate(request))
     assert raised.value.param == "response_format"
-
-
-CITY = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30}},
-        "required": ["city"], "additionalProperties": False}  # fmt: skip
-TOOLS = (
-    {"type": "function", "function": {"name": "get_weather", "parameters": CITY}},
-    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
-     "properties": {}, "additionalProperties": False}}},
-)  # fmt: skip
-
-
-async def called(engine: TransformersEngine, choice: str) -> tuple[list[Any], str | None]:
-    request = replace(
-        chat("What is the weather in Oslo?", SamplingOptions(max_tokens=64, temperature=0.0)),
-        tool_use=ToolUse(TOOLS, choice),
-    )
-    fragments, finish = [], None
-    async for chunk in engine.generate(request):
-        for delta in chunk.deltas:
-            fragments += delta.tool_calls
-            finish = delta.finish_reason or finish
-    return fragments, finish
-
-
-async def test_a_named_tool_choice_is_a_valid_call_to_it(engine: TransformersEngine) -> None:
-    fragments, finish = await called(engine, "get_weather")
-    assert fragments[0].name == "get_weather" and fragments[0].id
-    jsonschema.validate(json.loads("".join(f.arguments for f in fragments)), CITY)
-    assert finish == "tool_calls"
-
-
-async def test_required_is_a_valid_call_to_one_of_the_tools(engine: TransformersEngine) -> None:
-    calls, finish = await called(engine, "required")
-    assert calls and finish == "tool_calls"
-    for call in calls:
-        tool = next(t for t in TOOLS if t["function"]["name"] == call.name)
-        jsonschema.validate(json.loads(call.arguments), tool["function"]["parameters"])
-
-
-async def test_auto_without_a_tool_parser_is_unsupported(engine: TransformersEngine) -> None:
-    with pytest.raises(UnsupportedFeature) as raised:
-        await called(engine, "auto")
-    assert raised.value.param == "tool_choice"

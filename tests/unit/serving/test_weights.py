@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from serving.config import LocalModelConfig, PackagedGgufWeights
+from router.model_config import LocalModelConfig
+from serving.config import LocalEngineConfig, PackagedGgufWeights
 from serving.weights import (
     MARKER,
     WeightsError,
@@ -33,21 +34,19 @@ SHA_A = "a" * 64
 SHA_B = "b" * 64
 
 
-def model(weights: dict[str, Any], model_id: str = "test-model") -> LocalModelConfig:
-    return LocalModelConfig.model_validate(
+def model(weights: dict[str, Any], model_id: str = "test-model") -> LocalEngineConfig:
+    return LocalEngineConfig.model_validate(
         {
             "id": model_id,
             "weights": weights,
             "context_window": 2048,
-            "quality_tier": 1,
-            "cost": {"input_per_mtok": 0, "output_per_mtok": 0},
         }
     )
 
 
 def packaged(
     parts: list[dict[str, str]], sha256: str, model_id: str = "test-model"
-) -> LocalModelConfig:
+) -> LocalEngineConfig:
     return model({"source": "packaged_gguf", "parts": parts, "sha256": sha256}, model_id)
 
 

@@ -1,7 +1,7 @@
 """CircuitBreaker on an injected clock: closed -> open -> half-open -> closed/open."""
 
 from router.load.circuit_breaker import CircuitBreaker
-from serving.config import CircuitBreakerSettings
+from router.model_config import CircuitBreakerSettings
 from tests.clock import FakeClock
 
 

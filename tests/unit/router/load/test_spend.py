@@ -1,8 +1,8 @@
 """SpendGuard: spend per key and for the deployment, over the last hour and day."""
 
 from router.load.spend import SpendGuard, SpendWindow
+from router.model_config import Cost
 from router.policy_config import SpendBudget
-from serving.config import Cost
 from serving.engine import Usage
 from tests.clock import FakeClock
 

@@ -11,8 +11,8 @@ from router.load.saturation import SaturationView
 from router.load.spend import SpendGuard
 from router.metrics.instruments import PrometheusInstruments, RayInstruments
 from router.metrics.router_metrics import RouterMetrics, ServedBy
+from router.model_config import CircuitBreakerSettings, Cost
 from router.policy_config import SpendBudget
-from serving.config import CircuitBreakerSettings, Cost
 from serving.engine import ChoiceDelta, EngineStats, GenerationChunk, Usage
 from tests.builders import smol_only_config
 from tests.clock import FakeClock

@@ -24,6 +24,7 @@ from router.config import SwitchboardConfig
 from router.config_loader import parse_config
 from router.http.translate import chat_request
 from router.openai_types import ChatCompletionRequest
+from router.policy_config import PolicySettings
 from router.routing.build import build_pipeline
 from router.routing.facts import RequestFacts
 from router.routing.filters import default_filters
@@ -100,7 +101,7 @@ def runner(
         targets=targets,
         rules=RuleBook(config.router.rules),
         counter=PromptTokenCounter({}),
-        filters=default_filters(config.router.policy),
+        filters=default_filters(),
         predictor=quality,
         calibration=KnobCalibration(quality, fleet, fleet[0]),
         policy=KnobPolicy(config.router.policy),
@@ -115,9 +116,11 @@ def facts(
     caller: Caller = ANONYMOUS,
     headers: dict[str, str] | None = None,
     aliases: dict[str, Any] | None = None,
+    policy: PolicySettings | None = None,
     **body: Any,
 ) -> RequestFacts:
-    """Facts as the API builds them, from an OpenAI request body."""
+    """Facts as the API builds them, from an OpenAI request body (``policy``: default,
+    the default fleet's, whose headers are ``x-switchboard-quality``/``-local-only``)."""
     body.setdefault("messages", [{"role": "user", "content": "What is the capital of France?"}])
     request = ChatCompletionRequest.model_validate({"model": model, **body})
     aliases = aliases if aliases is not None else {"auto": None, "auto-economy": "economy"}
@@ -127,6 +130,7 @@ def facts(
         caller=caller,
         headers=headers or {},
         aliases=aliases,
+        policy=policy or PolicySettings(),
     )
 
 

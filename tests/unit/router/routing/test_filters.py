@@ -24,10 +24,18 @@ IMAGE = [
 
 def test_context_window_names_the_numbers() -> None:
     request = replace(facts(max_tokens=100), prompt_tokens={SMOL: 8150, QWEN: 8150})
-    error = ContextWindowFilter().exclude(request, target(SMOL))
-    assert error is not None and error.code == "context_length_exceeded"
-    assert "8192" in error.message and "8250" in error.message
+    refusal = ContextWindowFilter().exclude(request, target(SMOL))
+    assert refusal is not None and refusal.reason == "context_window"
+    assert (refusal.kind, refusal.param) == ("too_long", "messages")
+    assert "8192" in refusal.message and "8250" in refusal.message
     assert ContextWindowFilter().exclude(request, target(QWEN)) is None  # 32768 fits
+
+
+def test_context_window_caps_max_tokens_at_the_models_output_limit() -> None:
+    request = replace(facts(max_tokens=3000), prompt_tokens={SMOL: 10})  # SmolLM2: 2048
+    refusal = ContextWindowFilter().exclude(request, target(SMOL))
+    assert refusal is not None and (refusal.kind, refusal.param) == ("invalid", "max_tokens")
+    assert "2048" in refusal.message
 
 
 def test_context_window_needs_room_for_one_token_without_max_tokens() -> None:
@@ -41,8 +49,9 @@ def test_context_window_needs_room_for_one_token_without_max_tokens() -> None:
 
 def test_context_window_refuses_a_prompt_the_template_refused() -> None:
     request = replace(facts(), prompt_tokens={SMOL: InvalidPrompt("roles must alternate")})
-    error = ContextWindowFilter().exclude(request, target(SMOL))
-    assert error is not None and "roles must alternate" in error.message
+    refusal = ContextWindowFilter().exclude(request, target(SMOL))
+    assert refusal is not None and refusal.kind == "invalid"
+    assert refusal.message == f"Model {SMOL!r}: roles must alternate"
 
 
 def test_context_window_leaves_an_uncounted_provider_to_the_provider() -> None:
@@ -51,8 +60,9 @@ def test_context_window_leaves_an_uncounted_provider_to_the_provider() -> None:
 
 def test_tools_need_tool_support() -> None:
     with_tools = facts(tools=[TOOL])
-    error = ToolSupportFilter().exclude(with_tools, target(SMOL))
-    assert error is not None and error.param == "tools"
+    refusal = ToolSupportFilter().exclude(with_tools, target(SMOL))
+    assert refusal is not None and (refusal.reason, refusal.kind, refusal.param) == (
+        "tools", "invalid", "tools")  # fmt: skip
     assert ToolSupportFilter().exclude(with_tools, target(EXTERNAL)) is None
     # tool_choice "none": the model will not call tools, any model may answer.
     assert (
@@ -63,8 +73,9 @@ def test_tools_need_tool_support() -> None:
 def test_images_need_vision() -> None:
     with_image = facts(messages=[{"role": "user", "content": IMAGE}])
     assert with_image.has_images
-    error = VisionFilter().exclude(with_image, target(QWEN))
-    assert error is not None and "image" in error.message
+    refusal = VisionFilter().exclude(with_image, target(QWEN))
+    assert refusal is not None and (refusal.reason, refusal.kind) == ("vision", "invalid")
+    assert refusal.message == f"Model {QWEN!r} does not accept image input."
     assert VisionFilter().exclude(with_image, target(EXTERNAL)) is None
     assert VisionFilter().exclude(facts(), target(QWEN)) is None
 
@@ -72,33 +83,35 @@ def test_images_need_vision() -> None:
 def test_json_output_needs_a_guarantee() -> None:
     wants_json = facts(response_format={"type": "json_object"})
     no_guarantee = replace(target(EXTERNAL), json_output=False)  # a provider without it
-    error = ResponseFormatFilter().exclude(wants_json, no_guarantee)
-    assert error is not None and error.param == "response_format"
+    refusal = ResponseFormatFilter().exclude(wants_json, no_guarantee)
+    assert refusal is not None and (refusal.kind, refusal.param) == ("invalid", "response_format")
     assert ResponseFormatFilter().exclude(wants_json, target(EXTERNAL)) is None
     assert ResponseFormatFilter().exclude(wants_json, target(SMOL)) is None  # grammar-bound
 
 
 def test_local_only_requests_never_reach_a_provider() -> None:
-    locality = DataLocalityFilter("x-switchboard-local-only")
+    locality = DataLocalityFilter()
     by_header = facts(headers={"x-switchboard-local-only": "true"})
     by_key = facts(caller=Caller("batch", KeyPolicy(allow_external=False)))
     by_rule = replace(facts(), rules=RuleOutcome(matched=("r",), forbid_external=True))
     for request in (by_header, by_key, by_rule):
-        error = locality.exclude(request, target(EXTERNAL))
-        assert error is not None and error.status == 403
+        refusal = locality.exclude(request, target(EXTERNAL))
+        assert refusal is not None and (refusal.reason, refusal.kind) == ("local_only", "forbidden")
         assert locality.exclude(request, target(SMOL)) is None
     assert locality.exclude(facts(), target(EXTERNAL)) is None
 
 
 def test_key_policy_limits_models() -> None:
     caller = Caller("team", KeyPolicy(allowed_models=[SMOL]))
-    error = KeyPolicyFilter().exclude(facts(caller=caller), target(QWEN))
-    assert error is not None and error.status == 403 and error.code == "model_not_allowed"
+    refusal = KeyPolicyFilter().exclude(facts(caller=caller), target(QWEN))
+    assert refusal is not None and (refusal.reason, refusal.kind) == ("key_policy", "forbidden")
+    assert refusal.message == f"Your API key may not use model {QWEN!r}."
     assert KeyPolicyFilter().exclude(facts(caller=caller), target(SMOL)) is None
 
 
 def test_rule_restriction_names_the_rule() -> None:
     outcome = RuleOutcome(matched=("code-only",), restrict_to=frozenset({QWEN}))
-    error = RuleRestrictionFilter().exclude(replace(facts(), rules=outcome), target(SMOL))
-    assert error is not None and "code-only" in error.message
+    refusal = RuleRestrictionFilter().exclude(replace(facts(), rules=outcome), target(SMOL))
+    assert refusal is not None and (refusal.reason, refusal.kind) == ("rule", "forbidden")
+    assert "code-only" in refusal.message
     assert RuleRestrictionFilter().exclude(replace(facts(), rules=outcome), target(QWEN)) is None

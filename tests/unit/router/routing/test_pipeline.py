@@ -8,9 +8,9 @@ import math
 import pytest
 
 from router.auth import Caller
-from router.errors import ApiError, ModelNotFound
 from router.policy_config import KeyPolicy
 from router.routing.decision import Decision
+from router.routing.refusal import RoutingRefused
 from tests.unit.router.routing.conftest import (
     EXTERNAL,
     QWEN,
@@ -124,21 +124,24 @@ def test_prompt_too_long_for_the_small_model_goes_elsewhere(pipeline_for: Pipeli
     decision = pipeline_for(0.1).decide(facts(messages=[{"role": "user", "content": LONG}]))
     assert decision.model_id == QWEN
     [excluded] = decision.excluded
-    assert (excluded.model_id, excluded.reason) == (SMOL, "context_window")
+    assert (excluded.model_id, excluded.refusal.reason) == (SMOL, "context_window")
 
 
 def test_pinned_model_still_passes_the_filters(pipeline_for: PipelineFor) -> None:
     decision = pipeline_for().decide(facts(SMOL))
     assert (decision.model_id, decision.route, decision.estimate) == (SMOL, "pinned", None)
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(RoutingRefused) as raised:
         pipeline_for().decide(facts(SMOL, messages=[{"role": "user", "content": LONG}]))
-    assert raised.value.code == "context_length_exceeded"
-    assert "8192" in raised.value.message  # names the model's window
+    assert raised.value.refusal.kind == "too_long"
+    assert "8192" in raised.value.refusal.message  # names the model's window
 
 
-def test_unknown_model_is_404(pipeline_for: PipelineFor) -> None:
-    with pytest.raises(ModelNotFound):
+def test_an_unknown_model_is_not_found(pipeline_for: PipelineFor) -> None:
+    with pytest.raises(RoutingRefused) as raised:
         pipeline_for().decide(facts("gpt-9"))
+    refusal = raised.value.refusal
+    assert (refusal.reason, refusal.kind) == ("model_not_found", "not_found")
+    assert refusal.message == "The model 'gpt-9' does not exist or you do not have access to it."
 
 
 def test_nothing_left_answers_with_the_closest_models_error(pipeline_for: PipelineFor) -> None:
@@ -146,9 +149,9 @@ def test_nothing_left_answers_with_the_closest_models_error(pipeline_for: Pipeli
     # the context window (the furthest filter SmolLM2 reached), not about key policy.
     caller = Caller("small-only", KeyPolicy(allowed_models=[SMOL]))
     request = facts(caller=caller, messages=[{"role": "user", "content": LONG}])
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(RoutingRefused) as raised:
         pipeline_for().decide(request)
-    assert raised.value.code == "context_length_exceeded"
+    assert raised.value.refusal.kind == "too_long"
 
 
 def test_local_only_with_tools_stays_local_or_refuses(pipeline_for: PipelineFor) -> None:
@@ -157,9 +160,9 @@ def test_local_only_with_tools_stays_local_or_refuses(pipeline_for: PipelineFor)
     assert pipeline_for().decide(facts(tools=[tool], headers=local_only)).model_id == QWEN
     # Without the local tool model, the request is refused rather than sent out.
     caller = Caller("no-qwen", KeyPolicy(allowed_models=[SMOL, EXTERNAL]))
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(RoutingRefused) as raised:
         pipeline_for().decide(facts(caller=caller, tools=[tool], headers=local_only))
-    assert raised.value.param == "tools"  # SmolLM2 got further than the provider
+    assert raised.value.refusal.reason == "tools"  # SmolLM2 got further than the provider
 
 
 def test_rule_pin_is_shown_in_the_decision(pipeline_for: PipelineFor) -> None:
@@ -221,18 +224,15 @@ def test_a_pinned_decision_renders_without_estimate_or_knob(pipeline_for: Pipeli
     assert [r["model"] for r in shown["ranked"]] == [QWEN]
 
 
-def test_a_rule_pinning_a_model_that_is_not_serving_is_503(pipeline_for: PipelineFor) -> None:
+def test_a_rule_pinning_a_model_that_is_not_serving_is_unavailable(
+    pipeline_for: PipelineFor,
+) -> None:
     rule = {"name": "to-provider", "when": {"metadata": {"k": "v"}}, "then": {"pin": EXTERNAL}}
     pipeline = pipeline_for(config=fleet_config(rules=[rule]), enabled={SMOL, QWEN})
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(RoutingRefused) as raised:
         pipeline.decide(facts(metadata={"k": "v"}))
-    assert raised.value.status == 503 and "to-provider" in raised.value.message
-
-
-def test_a_bad_knob_is_refused_even_with_one_candidate(pipeline_for: PipelineFor) -> None:
-    with pytest.raises(ApiError) as raised:
-        pipeline_for(enabled={SMOL}).decide(facts(headers={"x-switchboard-quality": "max"}))
-    assert raised.value.status == 400
+    refusal = raised.value.refusal
+    assert refusal.kind == "unavailable" and "to-provider" in refusal.message
 
 
 def test_on_a_tie_the_widest_window_names_the_numbers(pipeline_for: PipelineFor) -> None:
@@ -240,6 +240,6 @@ def test_on_a_tie_the_widest_window_names_the_numbers(pipeline_for: PipelineFor)
     request = facts(
         messages=[{"role": "user", "content": huge}], headers={"x-switchboard-local-only": "1"}
     )
-    with pytest.raises(ApiError) as raised:
+    with pytest.raises(RoutingRefused) as raised:
         pipeline_for().decide(request)
-    assert "32768" in raised.value.message  # Qwen's window, not SmolLM2's 8192
+    assert "32768" in raised.value.refusal.message  # Qwen's window, not SmolLM2's 8192

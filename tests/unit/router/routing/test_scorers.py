@@ -5,12 +5,12 @@ from dataclasses import replace
 import pytest
 
 from router.classifier.model import Estimate
+from router.model_config import Cost
 from router.routing.scorers import SCORERS
 from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS, CostScorer
 from router.routing.scorers.quality import QualityScorer
 from router.routing.stages import QualityView
 from router.routing.targets import route_targets
-from serving.config import Cost
 from tests.unit.router.routing.conftest import (
     EXTERNAL,
     FLEET,

@@ -1,0 +1,77 @@
+"""How the router's own failures become the client's errors, in one place: a routing
+refusal (``router.routing.refusal``), a failed dispatch (``router.dispatch.failures``)
+and, within it, an engine's error (``serving.errors``). The service calls it where a
+request fails before its first chunk, the stream renderer where it fails after."""
+
+from router.dispatch.failures import DispatchFailure, EngineFailure, NothingFree
+from router.errors import (
+    ApiError,
+    ContextLengthExceededError,
+    GenerationTimeout,
+    InternalError,
+    InvalidRequest,
+    ModelNotFound,
+    Overloaded,
+    PermissionDenied,
+    ServiceUnavailable,
+    UpstreamRejected,
+)
+from router.routing.refusal import Refusal
+from serving.errors import (
+    ContextLengthExceeded,
+    EngineError,
+    EngineOverloaded,
+    EngineUnavailable,
+    InvalidPrompt,
+    MaxTokensTooLarge,
+    UnsupportedFeature,
+    UpstreamError,
+)
+
+
+def _engine_error(error: EngineError, model_id: str) -> ApiError:
+    """What an engine raised, for the client (one place for all engines)."""
+    if isinstance(error, ContextLengthExceeded):
+        return ContextLengthExceededError(str(error), param="messages")
+    if isinstance(error, MaxTokensTooLarge):
+        return InvalidRequest(str(error), param="max_tokens")
+    if isinstance(error, EngineOverloaded):
+        return Overloaded(f"Model {model_id!r} is at capacity; retry shortly.")
+    if isinstance(error, UnsupportedFeature):
+        return InvalidRequest(f"Model {model_id!r}: {error}", param=error.param)
+    if isinstance(error, InvalidPrompt):
+        return InvalidRequest(str(error), param="messages")
+    if isinstance(error, UpstreamError) and 400 <= error.status < 500:
+        return UpstreamRejected(error)
+    if isinstance(error, EngineUnavailable | UpstreamError):
+        return ServiceUnavailable(f"model {model_id!r} is unavailable: {error}")
+    return InternalError(f"model {model_id!r} failed: {type(error).__name__}")
+
+
+def client_error(failure: DispatchFailure) -> ApiError:
+    """What the client hears when a dispatch fails, before or after the first chunk."""
+    if isinstance(failure, EngineFailure):
+        return _engine_error(failure.error, failure.model_id)
+    if not isinstance(failure, NothingFree):  # DeadlinePassed
+        return GenerationTimeout("The generation ran past the request timeout and was stopped.")
+    if failure.all_down:  # down, not busy: say so
+        return ServiceUnavailable(
+            f"No model is available for this request ({failure.reasons()}).",
+            headers={"Retry-After": str(failure.retry_after_s)},
+        )
+    return Overloaded(
+        f"No model can take this request now ({failure.reasons()}).",
+        retry_after_s=failure.retry_after_s,
+    )
+
+
+def refusal_error(refusal: Refusal) -> ApiError:
+    """What the client hears when routing refuses a request (the kind picks the class)."""
+    error = {
+        "invalid": InvalidRequest,
+        "too_long": ContextLengthExceededError,
+        "forbidden": PermissionDenied,
+        "not_found": ModelNotFound,
+        "unavailable": ServiceUnavailable,
+    }[refusal.kind]
+    return error(refusal.message, param=refusal.param)
