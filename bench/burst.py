@@ -8,13 +8,13 @@ a time), and the local capacity: requests completed per second by ``--batch`` cl
 that keep the batch full. The target is twice the unloaded p95 (the issue's default).
 Then each rule serves the same seeded Poisson arrivals at 0.5x, 1x and 2x the capacity
 and a 3x burst, ``--phase-seconds`` each, with mixed prompts and answer budgets:
-- ``queue``: ``max_waiting_per_replica: 0`` (overflow once no batch slot is free);
-- ``ttft``: ``ttft_target_s`` = the target (overflow when the predicted TTFT exceeds it).
-Per phase (``bench.burst_report``): TTFT p50/p95/p99 of answered requests, the share over
-the target, the share overflowed, the external spend (the provider's tokens at its price),
-429s, lost requests (any other non-200), and beside them a clairvoyant oracle's
-(``bench.burst_oracle``) overflow and spend on the same arrivals: regret = spend / the
-oracle's - 1. The predictor's median error is read from Ray's metrics port.
+``queue``: ``max_waiting_per_replica: 0`` (overflow once no batch slot is free); ``ttft``:
+``ttft_target_s`` = the target (overflow when the predicted TTFT exceeds it); ``auto``: the
+router's own twice-the-unloaded-p95 (each rule's warm-up ends with 24 requests alone).
+Per phase (``bench.burst_report``): TTFT p50/p95/p99, the share over target, overflowed,
+external spend (the provider's tokens at its price), 429s, lost (any other non-200), and
+a clairvoyant oracle's (``bench.burst_oracle``) overflow and spend on the same arrivals:
+regret = spend / the oracle's - 1. Prediction error and target: from Ray's metrics.
 
 Usage: .venv/bin/python -m bench.burst [--phase-seconds 30] [--batch 8] [--engine vllm]
 Writes bench/results/burst_<date>.json and .md. Loopback only; every phase is bounded.
@@ -36,7 +36,7 @@ from unittest.mock import patch
 import aiohttp
 
 from bench.burst_oracle import LocalService, oracle
-from bench.burst_report import Phase, markdown, median_prediction_error
+from bench.burst_report import Phase, RouterReadings, markdown, router_readings
 from bench.load import machine, percentile
 from harness.configs import smol_only_raw, write_config
 from harness.fake_provider.process import FakeProviderProcess
@@ -107,15 +107,8 @@ class Engine:
 def config(workdir: Path, name: str, engine: Engine, saturation: dict[str, Any]) -> Path:
     """One replica on one core (core 1 stays for Ray, the router, provider and clients)."""
     if engine.name == "vllm":
-        settings = {
-            "vllm": {
-                "dtype": "float32",
-                "enforce_eager": True,
-                "cpu_kv_cache_gib": 1,
-                "max_num_seqs": engine.batch,
-                "cpu_threads_bind": "0",
-            }
-        }
+        settings = {"vllm": {"dtype": "float32", "enforce_eager": True, "cpu_kv_cache_gib": 1,
+                             "max_num_seqs": engine.batch, "cpu_threads_bind": "0"}}  # fmt: skip
     else:
         settings = {
             "transformers": {"dtype": "float32", "max_batch_size": engine.batch, "torch_threads": 1}
@@ -138,10 +131,12 @@ class Setting:
     phase_seconds: float
 
 
-async def run_rule(rule: str, path: Path, setting: Setting) -> tuple[list[Phase], float | None]:
+async def run_rule(rule: str, path: Path, setting: Setting) -> tuple[list[Phase], RouterReadings]:
     metrics_port = free_port()
     with running_app(path, metrics_port=metrics_port) as url:
         await open_loop(url, 0.5, 5, seed=0)  # warm-up: the predictor learns its rates
+        async with aiohttp.ClientSession() as session:  # and, alone, the unloaded TTFT
+            _ = [await one(session, url, random.Random(50 + i), i, 0.0) for i in range(24)]
         phases = []
         for number, (name, multiple) in enumerate(PHASES):
             rate = setting.capacity_per_s * multiple
@@ -149,7 +144,7 @@ async def run_rule(rule: str, path: Path, setting: Setting) -> tuple[list[Phase]
             phases.append(summary(rule, name, rate, outcomes, setting))
             print(json.dumps(asdict(phases[-1])), flush=True)
         await asyncio.sleep(3)  # Ray exports metrics every second here
-        return phases, median_prediction_error(metrics_port)
+        return phases, router_readings(metrics_port)
 
 
 def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting: Setting) -> Phase:
@@ -259,20 +254,24 @@ async def main() -> None:
     rules: dict[str, dict[str, Any]] = {
         "queue": {"max_waiting_per_replica": 0},
         "ttft": {"max_waiting_per_replica": 0, "ttft_target_s": round(target, 3)},
+        "auto": {"max_waiting_per_replica": 0, "ttft_target_s": "auto"},
     }
     phases: list[Phase] = []
     errors: dict[str, str] = {}
+    targets: dict[str, str] = {}
     with FakeProviderProcess(*PROVIDER_PACING) as fake:
         env = {"SWITCHBOARD_EXTERNAL_BASE_URL": fake.base_url,
                "SWITCHBOARD_EXTERNAL_MODEL": "fake-model",
                "RAY_metrics_report_interval_ms": "1000"}  # fmt: skip
         with patch.dict(os.environ, env):
             for rule, saturation in rules.items():
-                done, error = await run_rule(
+                done, read = await run_rule(
                     rule, config(workdir, rule, engine, saturation), setting
                 )
                 phases += done
+                error, target_s = read.median_prediction_error, read.ttft_target_s
                 errors[rule] = "n/a" if error is None else f"{error:.0%}"
+                targets[rule] = "none" if target_s is None else f"{target_s * 1000:.0f} ms"
     facts = {
         "command": f"python -m bench.burst --phase-seconds {args.phase_seconds:g} "
         f"--batch {args.batch} --engine {args.engine} "
@@ -285,6 +284,7 @@ async def main() -> None:
         "batch": args.batch,
         "oracle_service": asdict(base.local),
         "median_prediction_error": errors,
+        "router_ttft_target": targets,
     }
     report = markdown(info, facts, phases)
     print(report)

@@ -1,5 +1,5 @@
-"""What ``bench.burst`` reports: a phase's numbers, the router's prediction error from
-Ray's metrics port, and the Markdown table."""
+"""What ``bench.burst`` reports: a phase's numbers, the router's prediction error and
+target from Ray's metrics port, and the Markdown table."""
 
 import re
 import urllib.request
@@ -28,10 +28,24 @@ class Phase:
     overflow_reasons: dict[str, int]
 
 
-def median_prediction_error(metrics_port: int) -> float | None:
-    """The median of ``switchboard_ttft_prediction_error``, interpolated in its buckets."""
+@dataclass(frozen=True)
+class RouterReadings:
+    """What one rule's router says on Ray's metrics port after its phases."""
+
+    median_prediction_error: float | None
+    ttft_target_s: float | None  # the target it ran under (learned, with ``auto``)
+
+
+def router_readings(metrics_port: int) -> RouterReadings:
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
         text = r.read().decode()
+    targets = re.findall(r"ray_switchboard_ttft_target_seconds\{[^}]*\} (\S+)", text)
+    target_s = max((float(t) for t in targets), default=None)
+    return RouterReadings(_median_prediction_error(text), target_s)
+
+
+def _median_prediction_error(text: str) -> float | None:
+    """The median of ``switchboard_ttft_prediction_error``, interpolated in its buckets."""
     buckets: dict[float, float] = {}
     pattern = r'ray_switchboard_ttft_prediction_error_bucket\{[^}]*le="([^"]+)"[^}]*\} (\S+)'
     for le, count in re.findall(pattern, text):
@@ -73,7 +87,10 @@ def markdown(info: dict[str, str], facts: dict[str, Any], phases: list[Phase]) -
         f"{service['decode_s_per_token'] * 1000:.0f} / "
         f"{service['full_decode_s_per_token'] * 1000:.0f} ms per token. "
         "Median TTFT prediction error: "
-        + ", ".join(f"{rule} {err}" for rule, err in facts["median_prediction_error"].items()),
+        + ", ".join(f"{rule} {err}" for rule, err in facts["median_prediction_error"].items())
+        + ". The target each router ran under (from its metrics; auto: learned): "
+        + ", ".join(f"{rule} {t}" for rule, t in facts["router_ttft_target"].items())
+        + ".",
         "",
         "| rule | phase | req/s | requests | TTFT p50 / p95 / p99 ms | over target | "
         "overflowed (why) | spend | oracle: overflowed, spend | regret | 429 | lost |",

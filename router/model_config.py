@@ -3,9 +3,23 @@ plus the router's policy for it: quality tier, cost, when a local model counts a
 saturated, when a failing provider is kept out, and which tokenizer counts a provider's
 prompts."""
 
-from pydantic import Field
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field
 
 from serving.config import LocalEngineConfig, ModelId, ProviderEngineConfig, StrictModel
+
+
+def _seconds_or_auto(value: object) -> object:
+    """One clear problem for a bad target, not one per member of the union."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError("must be a number of seconds above 0, or auto")
+    return value
+
+
+TtftTarget = Annotated[float | Literal["auto"] | None, BeforeValidator(_seconds_or_auto)]
 
 
 class Cost(StrictModel):
@@ -29,11 +43,12 @@ class SaturationRules(StrictModel):
         5.0, ge=0, description="0: never queue, overflow once no batch slot is free"
     )
     max_kv_cache_usage: float = Field(0.8, gt=0, le=1)
-    ttft_target_s: float | None = Field(
+    ttft_target_s: TtftTarget = Field(
         None,
-        gt=0,
         description="overflow when the predicted time to first token here exceeds this,"
-        " in place of max_waiting_per_replica (null: the queue rule)",
+        " in place of max_waiting_per_replica (null: the queue rule; auto: twice the p95"
+        " TTFT this router measured on the model while it was idle, the queue rule until"
+        " it has measured enough)",
     )
     ttft_quantile: float = Field(
         0.95,

@@ -38,22 +38,30 @@ Body = TypeVar("Body", bound=SamplingFields)
 
 
 @dataclass(frozen=True)
-class RouterContext:
-    """What a router replica runs requests with (assembled by ``router.wiring``)."""
+class RequestService:
+    """What runs one request, however it arrived: routing, admission, dispatch, metering
+    (assembled by ``router.wiring``)."""
 
-    engines: Mapping[str, Engine]
     pipeline: RoutingPipeline
     dispatcher: Dispatcher
-    poller: LoadPoller
     limiter: RateLimiter
     aliases: Mapping[str, Knob | None]  # alias -> the knob it carries
     policy: PolicySettings  # the router's own request headers and the knob's presets
-    auth: ApiKeyAuth
-    model_cards: tuple[ModelCard, ...]
-    max_body_bytes: int
     metrics: RouterMetrics
     decisions: Executor  # the threads that count tokens and decide
     log_prompts: bool = False
+
+
+@dataclass(frozen=True)
+class RouterContext:
+    """A router replica: the request service, and what only its HTTP edge uses."""
+
+    service: RequestService
+    engines: Mapping[str, Engine]  # every serving model, for readiness
+    poller: LoadPoller
+    auth: ApiKeyAuth
+    model_cards: tuple[ModelCard, ...]
+    max_body_bytes: int
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class Served:
 
 
 async def serve(
-    ctx: RouterContext,
+    ctx: RequestService,
     body: Body,
     caller: Caller,
     headers: Mapping[str, str],

@@ -20,7 +20,7 @@ from router.metrics.router_metrics import RouterMetrics
 from router.model_cards import model_cards
 from router.routing.build import build_pipeline
 from router.routing.targets import route_targets
-from router.service import RouterContext
+from router.service import RequestService, RouterContext
 from serving.engine import Engine
 
 # Decisions are CPU work (token counts, the classifier): a few threads keep both cores
@@ -51,26 +51,25 @@ def build_context(
     spend = _spend_guard(config, clock)
     metrics = _router_metrics(config, set(engines), instruments)
     poller.add_listener(lambda: metrics.report_load(saturation, breakers, spend))
-    return RouterContext(
-        engines=engines,
+    service = RequestService(
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
         dispatcher=Dispatcher(
-            engines,
-            saturation,
-            breakers,
-            spend,
-            config.router.request_timeout_s,
+            engines, saturation, breakers, spend, config.router.request_timeout_s
         ),
-        poller=poller,
         limiter=RateLimiter(config.router.num_replicas, clock),
         aliases=config.router.aliases,
         policy=config.router.policy,
+        metrics=metrics,
+        decisions=ThreadPoolExecutor(DECISION_THREADS, thread_name_prefix="decide"),
+        log_prompts=config.router.log_prompts,
+    )
+    return RouterContext(
+        service=service,
+        engines=engines,
+        poller=poller,
         auth=auth,
         model_cards=model_cards(route_targets(config, set(engines)), config.router.aliases),
         max_body_bytes=config.router.max_body_bytes,
-        log_prompts=config.router.log_prompts,
-        metrics=metrics,
-        decisions=ThreadPoolExecutor(DECISION_THREADS, thread_name_prefix="decide"),
     )
 
 

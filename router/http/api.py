@@ -112,7 +112,8 @@ async def _complete(
     shape: ApiShape,
     translate: Callable[[Body, str], GenerationRequest],
 ) -> Response:
-    served = await serve(ctx, call.body, call.caller, _joined(call.http.headers), translate)
+    headers = _joined(call.http.headers)
+    served = await serve(ctx.service, call.body, call.caller, headers, translate)
     if not call.body.stream:
         return await whole_response(served, shape)
     return event_stream(served, shape, call.body.include_usage())

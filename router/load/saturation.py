@@ -5,7 +5,9 @@ router's own requests in flight to the model, and recent back-pressure refusals.
 per model, first match wins:
 - no stats yet, or stats older than ``stale_after_s``            -> ``stale``
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
-- with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place):
+- with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place;
+  ``auto``: ``AUTO_TARGET_FACTOR`` times the p95 TTFT measured while the model was idle,
+  the issue's "twice the unloaded p95", once ``router.load.ttft`` has measured it):
   the request's expected time to first token there (``router.load.ttft``), times the
   model's margin for ``ttft_quantile`` (``router.load.ttft_margin``), exceeds it, and
   the model is not idle                                             -> ``ttft``
@@ -31,6 +33,7 @@ from router.model_config import LocalModelConfig
 from serving.engine import EngineStats
 
 MAX_ERROR_SAMPLES = 1000  # kept between two metric reports
+AUTO_TARGET_FACTOR = 2.0  # ``ttft_target_s: auto``: this times the unloaded p95
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class SaturationView:
         per_replica = queued / len(load.replicas)
         with self._lock:
             predicted = self._ttft[model_id].predict(now, load.replicas, load.polled_at, size)
-        target_s = ttft_target_s if ttft_target_s is not None else rules.ttft_target_s
+        target_s = ttft_target_s if ttft_target_s is not None else self.ttft_target_s(model_id)
         # An idle model always takes the request: nothing is faster, and it is how rates
         # that went stale under load (all overflowed, so none taught) are measured again.
         idle = predicted.wait_s == 0.0 and predicted.beside == 0.0
@@ -156,8 +159,12 @@ class SaturationView:
             return errors
 
     def ttft_target_s(self, model_id: str) -> float | None:
-        """The model's own target (None: it follows the queue rule)."""
-        return self._models[model_id].saturation.ttft_target_s
+        """The model's own target now (None: it follows the queue rule)."""
+        target = self._models[model_id].saturation.ttft_target_s
+        if target != "auto":
+            return target
+        unloaded_p95_s = self._ttft[model_id].unloaded_p95_s
+        return None if unloaded_p95_s is None else AUTO_TARGET_FACTOR * unloaded_p95_s
 
     def rates(self, model_id: str) -> TtftModel:
         return self._ttft[model_id]

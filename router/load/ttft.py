@@ -19,7 +19,8 @@ no phantom. Until it has seen a few requests a model uses conservative priors.
 
 A target is about the tail, not the mean: each prediction also carries ``tail_s``, the
 expected TTFT scaled by the model's margin (``router.load.ttft_margin``), which is what
-the saturation rule compares with a target.
+the saturation rule compares with a target. The TTFTs of the last requests that found
+the model idle give its unloaded p95, which a target of ``auto`` doubles.
 """
 
 import heapq
@@ -34,6 +35,8 @@ from router.load.ttft_margin import TtftMargin
 from serving.engine import EngineStats, GenerationChunk
 
 FINISHED_MEMORY_S = 10.0  # how long finished requests are remembered, against old polls
+# The unloaded p95: from the TTFTs of the last requests that found the model idle.
+UNLOADED_MEMORY, UNLOADED_MIN = 200, 20
 SMOOTHING = 0.1  # weight of the newest sample: about the last 10-20 requests count
 # Priors until requests are seen: a slow small model on CPU, and a typical short answer.
 PRIOR_PREFILL_S = 0.3
@@ -152,6 +155,8 @@ class TtftModel:
         self.decode_s_per_token = WeightedLinear(PRIOR_DECODE_S_PER_TOKEN, resolution=(0.5,))
         self.output_tokens = Ewma(PRIOR_OUTPUT_TOKENS)  # of answers that stopped by themselves
         self.margin = TtftMargin(tail_quantile)
+        self.unloaded_p95_s: float | None = None  # until UNLOADED_MIN idle requests
+        self._unloaded: deque[float] = deque(maxlen=UNLOADED_MEMORY)
         self.in_flight: list[InFlight] = []
         self._finished_at: deque[float] = deque()  # this router's recent finishes, in order
 
@@ -189,6 +194,10 @@ class TtftModel:
             return None
         if predicted.wait_s == 0.0:  # it found a free slot: its TTFT was the prefill
             self.prefill_s.observe((record.prompt_tokens, predicted.beside), measured)
+            if predicted.beside == 0.0:  # and the model idle: an unloaded TTFT
+                self._unloaded.append(measured)
+                if len(self._unloaded) >= UNLOADED_MIN:
+                    self.unloaded_p95_s = float(np.quantile(self._unloaded, 0.95))
         if record.target_s is not None:
             self.margin.observe(met=measured <= record.target_s)
         return abs(predicted.ttft_s - measured) / max(measured, 1e-3)

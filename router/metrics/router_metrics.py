@@ -24,8 +24,9 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
   ``switchboard_circuit_state{provider}`` (0 closed, 1 half-open, 2 open), and the TTFT
   predictor (``router.load.ttft``): ``switchboard_ttft_predicted_seconds{model}`` for a
   short request now, the learned ``switchboard_prefill_seconds{model}`` (of a short
-  prompt) and ``switchboard_decode_seconds_per_token{model}``, the model's configured
-  ``switchboard_ttft_target_seconds{model}`` (where it has one), and
+  prompt) and ``switchboard_decode_seconds_per_token{model}``, the model's target
+  ``switchboard_ttft_target_seconds{model}`` (where it has one: configured, or learned
+  with ``auto``), and
   ``switchboard_ttft_prediction_error{model}``: |predicted - measured| / measured for
   each local request's TTFT (measured from its dispatch, which excludes routing).
 """
@@ -120,7 +121,9 @@ class RouterMetrics:
             by_model,
         )
         self.ttft_target = instruments.gauge(
-            "switchboard_ttft_target_seconds", "The model's configured TTFT target", by_model
+            "switchboard_ttft_target_seconds",
+            "The model's TTFT target (configured, or learned: auto)",
+            by_model,
         )
         self.decode_rate = instruments.gauge(
             "switchboard_decode_seconds_per_token", "Learned decode time per token, batch empty",

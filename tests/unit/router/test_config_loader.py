@@ -238,3 +238,14 @@ def test_the_removed_small_max_tier_is_refused() -> None:
     raw["router"]["classifier"] = {"small_max_tier": 1}
     [problem] = problems_of(raw)
     assert "router.classifier.small_max_tier: unknown key" in problem
+
+
+def test_a_ttft_target_is_seconds_or_auto() -> None:
+    raw = default_fleet_raw()
+    raw["models"][0]["saturation"] = {"ttft_target_s": "auto"}
+    assert parse_config(raw).models[0].saturation.ttft_target_s == "auto"
+    raw["models"][0]["saturation"] = {"ttft_target_s": "fast"}
+    raw["models"][1]["saturation"] = {"ttft_target_s": -1}
+    found = problems_of(raw)
+    assert any(p.startswith("models[0].saturation.ttft_target_s") for p in found), found
+    assert any(p.startswith("models[1].saturation.ttft_target_s") for p in found), found

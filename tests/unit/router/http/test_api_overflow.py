@@ -186,7 +186,7 @@ async def test_in_flight_counts_return_to_zero_whichever_way_a_request_ends(
     registry = CollectorRegistry()
     instruments = PrometheusInstruments(registry)
     ctx = context({SMOL: smol_engine}, config=tight_config(), instruments=instruments)
-    saturation = ctx.dispatcher.saturation
+    saturation = ctx.service.dispatcher.saturation
     body = {"model": SMOL, "max_tokens": 24, "messages": [{"role": "user", "content": "Count."}]}
     with serve_api(ctx) as url:
         async with aiohttp.ClientSession() as session:

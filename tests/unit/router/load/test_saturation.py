@@ -198,3 +198,43 @@ def test_an_idle_model_takes_the_request_even_past_the_target() -> None:
     assert not ttft_view(replicas, clock, target_s=0.1).state(SMOL).saturated
     replicas.stats = [stats(1, 0, max_running=8)]
     assert ttft_view(replicas, clock, target_s=0.1).state(SMOL).reason == "ttft"
+
+
+def test_an_auto_target_is_twice_the_unloaded_p95_once_measured() -> None:
+    """Until 20 requests have found the model idle it follows the queue rule; then its
+    target is twice the p95 of their TTFTs (a full batch that frees in ~6.5 s overflows)."""
+    clock = FakeClock()
+    replicas = Replicas(stats(0, 0, max_running=8))
+    poller = LoadPoller({SMOL: replicas}, interval_s=0.25, clock=clock)
+    rules = {"ttft_target_s": "auto", "max_waiting_per_replica": 0}
+    saturation = SaturationView(poller, {SMOL: smol_only_config(saturation=rules).models[0]}, clock)
+    poll(poller)
+    for i in range(20):
+        poll(poller)
+        assert saturation.ttft_target_s(SMOL) is None
+        let_in = saturation.state(SMOL)
+        assert let_in.target_s is None and not let_in.saturated
+        record = saturation.started(SMOL, let_in=let_in)
+        clock.now += 0.1 + 0.01 * i  # unloaded TTFTs of 0.10 ... 0.29 s
+        saturation.first_token(SMOL, record)
+        saturation.finished(SMOL, record)
+    assert saturation.ttft_target_s(SMOL) == pytest.approx(2 * (0.1 + 0.01 * 18.05))
+    replicas.stats = [stats(8, 0, max_running=8)]
+    poll(poller)
+    assert saturation.state(SMOL).reason == "ttft"
+
+
+def test_a_busy_requests_ttft_does_not_count_as_unloaded() -> None:
+    clock = FakeClock()
+    replicas = Replicas(stats(1, 0, max_running=8))  # one decoding beside it
+    poller = LoadPoller({SMOL: replicas}, interval_s=0.25, clock=clock)
+    rules = {"ttft_target_s": "auto"}
+    saturation = SaturationView(poller, {SMOL: smol_only_config(saturation=rules).models[0]}, clock)
+    poll(poller)
+    for _ in range(30):
+        poll(poller)
+        record = saturation.started(SMOL, let_in=saturation.state(SMOL))
+        clock.now += 0.2
+        saturation.first_token(SMOL, record)
+        saturation.finished(SMOL, record)
+    assert saturation.ttft_target_s(SMOL) is None
