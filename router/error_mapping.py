@@ -1,7 +1,10 @@
 """How the router's own failures become the client's errors, in one place: a routing
-refusal (``router.routing.refusal``), a failed dispatch (``router.dispatch.failures``)
-and, within it, an engine's error (``serving.errors``). The service calls it where a
+refusal (``router.routing.refusal``), a key over its rate limit (``router.load``), a
+failed dispatch (``router.dispatch.failures``) and, within it, an engine's error
+(``serving.errors``). The service calls it where a
 request fails before its first chunk, the stream renderer where it fails after."""
+
+import math
 
 from router.dispatch.failures import DispatchFailure, EngineFailure, NothingFree
 from router.errors import (
@@ -13,9 +16,11 @@ from router.errors import (
     ModelNotFound,
     Overloaded,
     PermissionDenied,
+    RateLimited,
     ServiceUnavailable,
     UpstreamRejected,
 )
+from router.load.rate_limit import OverKeyLimit
 from router.routing.refusal import Refusal
 from serving.errors import (
     ContextLengthExceeded,
@@ -75,3 +80,11 @@ def refusal_error(refusal: Refusal) -> ApiError:
         "unavailable": ServiceUnavailable,
     }[refusal.kind]
     return error(refusal.message, param=refusal.param)
+
+
+def limit_error(over: OverKeyLimit) -> ApiError:
+    """A key over its own rate limit: 429, retry when the request would fit."""
+    return RateLimited(
+        f"Rate limit of key {over.key!r} reached; retry in {over.wait_s:.1f} s.",
+        retry_after_s=max(1, math.ceil(over.wait_s)),
+    )

@@ -19,10 +19,10 @@ from router.decision_log import log_decision, log_refusal
 from router.dispatch.dispatcher import Dispatched, Dispatcher
 from router.dispatch.failures import DispatchFailure
 from router.dispatch.primed_stream import PrimedStream
-from router.error_mapping import client_error, refusal_error
+from router.error_mapping import client_error, limit_error, refusal_error
 from router.errors import ApiError
 from router.load.poller import LoadPoller
-from router.load.rate_limit import RateLimiter
+from router.load.rate_limit import OverKeyLimit, RateLimiter
 from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
 from router.model_cards import ModelCard
 from router.openai_types import SamplingFields
@@ -87,7 +87,7 @@ async def serve(
     request = translate(body, request_id)
     decision: Decision | None = None
     try:
-        with _refusal_as_api_error():
+        with _as_client_error():
             facts = RequestFacts.of_request(
                 body,
                 request,
@@ -96,17 +96,16 @@ async def serve(
                 aliases=ctx.aliases,
                 policy=ctx.policy,
             )
-        # Cheap refusals first: a key out of budget even for the prompt's least possible
-        # size never costs an exact count.
-        floor = ctx.pipeline.prompt_floor(request)
-        ctx.limiter.check(caller, floor + request.sampling.n)
-        # Off the event loop, in the decisions' own threads: token counting and the
-        # classifier are CPU work, and /readyz must not queue behind them.
-        loop = asyncio.get_running_loop()
-        with _refusal_as_api_error():
+            # Cheap refusals first: a key out of budget even for the prompt's least
+            # possible size never costs an exact count.
+            floor = ctx.pipeline.prompt_floor(request)
+            ctx.limiter.check(caller, floor + request.sampling.n)
+            # Off the event loop, in the decisions' own threads: token counting and the
+            # classifier are CPU work, and /readyz must not queue behind them.
+            loop = asyncio.get_running_loop()
             decision = await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)
-        ctx.metrics.decided(decision.decision_ms / 1000)
-        reservation = ctx.limiter.admit(caller, _worst_case_tokens(decision, request))
+            ctx.metrics.decided(decision.decision_ms / 1000)
+            reservation = ctx.limiter.admit(caller, _worst_case_tokens(decision, request))
     except ApiError as exc:
         log_refusal(request_id, caller, body.model, exc)
         ctx.metrics.refused(decision, exc)
@@ -131,13 +130,15 @@ async def serve(
 
 
 @contextmanager
-def _refusal_as_api_error() -> Iterator[None]:
-    """Routing refuses in its own terms (``RoutingRefused``); serve's callers, its logs
+def _as_client_error() -> Iterator[None]:
+    """Routing and the key's limits refuse in their own terms; serve's callers, its logs
     and metrics hear the client's error."""
     try:
         yield
     except RoutingRefused as exc:
         raise refusal_error(exc.refusal) from exc
+    except OverKeyLimit as exc:
+        raise limit_error(exc) from exc
 
 
 def _worst_case_tokens(decision: Decision, request: GenerationRequest) -> int:

@@ -10,12 +10,18 @@ case, the exact prompt tokens of the chosen model plus ``n`` times its completio
 answer ends: a key pays for what it used, but cannot start more than it could pay for.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from router.auth import Caller
-from router.errors import RateLimited
+
+
+class OverKeyLimit(Exception):
+    """The key's requests- or tokens-per-minute budget cannot take the request now."""
+
+    def __init__(self, key: str, wait_s: float) -> None:
+        super().__init__(key, wait_s)
+        self.key, self.wait_s = key, wait_s  # until it would fit
 
 
 @dataclass
@@ -42,13 +48,14 @@ class RateLimiter:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
 
     def check(self, caller: Caller, tokens: int) -> None:
-        """Raise 429 if the key could not take a request of at least ``tokens`` now; takes
-        nothing (the cheap refusal that runs before the exact count)."""
+        """Raise ``OverKeyLimit`` if the key could not take a request of at least
+        ``tokens`` now; takes nothing (the cheap refusal that runs before the exact count)."""
         self._buckets_for(caller, tokens)
 
     def admit(self, caller: Caller, tokens: int) -> "Reservation":
         """Take one request and ``tokens`` (the worst case) from the key's budgets, or
-        raise 429; the reservation is settled with the real usage when the answer ends."""
+        raise ``OverKeyLimit``; the reservation is settled with the real usage when the
+        answer ends."""
         requests, token_bucket = self._buckets_for(caller, tokens)
         reservation = Reservation(requests, token_bucket, tokens)
         reservation.take()
@@ -69,10 +76,7 @@ class RateLimiter:
             token_bucket.wait_s(float(tokens)) if token_bucket else 0.0,
         )
         if wait > 0:
-            raise RateLimited(
-                f"Rate limit of key {caller.name!r} reached; retry in {wait:.1f} s.",
-                retry_after_s=max(1, math.ceil(wait)),
-            )
+            raise OverKeyLimit(caller.name, wait)
         return requests, token_bucket
 
     def _bucket(self, key: str, kind: str, per_minute: int, now: float) -> _Bucket:

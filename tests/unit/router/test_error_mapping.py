@@ -6,14 +6,16 @@ from typing import get_args
 import pytest
 
 from router.dispatch.failures import DeadlinePassed, EngineFailure, NothingFree, Skipped
-from router.error_mapping import client_error, refusal_error
+from router.error_mapping import client_error, limit_error, refusal_error
 from router.errors import (
     ContextLengthExceededError,
     GenerationTimeout,
     Overloaded,
+    RateLimited,
     ServiceUnavailable,
     UpstreamRejected,
 )
+from router.load.rate_limit import OverKeyLimit
 from router.routing.refusal import Refusal, RefusalKind
 from serving.errors import (
     ContextLengthExceeded,
@@ -104,3 +106,11 @@ def test_nothing_free_is_a_429_when_busy_and_a_503_when_all_down() -> None:
 def test_a_passed_deadline_is_a_503_timeout() -> None:
     timeout = client_error(DeadlinePassed())
     assert isinstance(timeout, GenerationTimeout) and timeout.status == 503
+
+
+def test_a_key_over_its_limit_is_a_429_retrying_when_the_request_fits() -> None:
+    error = limit_error(OverKeyLimit("team", 29.2))
+    assert isinstance(error, RateLimited) and error.code == "rate_limit_exceeded"
+    assert error.headers == {"Retry-After": "30"}
+    assert error.message == "Rate limit of key 'team' reached; retry in 29.2 s."
+    assert limit_error(OverKeyLimit("team", 0.01)).headers == {"Retry-After": "1"}

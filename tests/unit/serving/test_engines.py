@@ -21,3 +21,9 @@ def test_reading_the_specs_imports_no_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_vllm_engine_module_imports_without_vllm() -> None:
+    """vLLM is imported when the engine starts, so the router process never loads it."""
+    code = "import sys, serving.vllm_engine; sys.exit('vllm' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -3,8 +3,7 @@
 import pytest
 
 from router.auth import ANONYMOUS, Caller
-from router.errors import RateLimited
-from router.load.rate_limit import RateLimiter
+from router.load.rate_limit import OverKeyLimit, RateLimiter
 from router.policy_config import KeyPolicy
 from tests.clock import FakeClock
 
@@ -15,9 +14,9 @@ def test_requests_per_minute_refill_over_time() -> None:
     caller = Caller("k", KeyPolicy(requests_per_minute=2))
     limiter.admit(caller, 10)
     limiter.admit(caller, 10)
-    with pytest.raises(RateLimited) as raised:
+    with pytest.raises(OverKeyLimit) as raised:
         limiter.admit(caller, 10)
-    assert raised.value.status == 429 and raised.value.headers["Retry-After"] == "30"
+    assert raised.value.key == "k" and raised.value.wait_s == pytest.approx(30)
     clock.now += 30  # one request's worth (60 s / 2)
     limiter.admit(caller, 10)
 
@@ -26,7 +25,7 @@ def test_tokens_per_minute_count_the_request() -> None:
     limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
     limiter.admit(caller, 900)
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 200)
     limiter.admit(caller, 100)  # what is left still fits
 
@@ -35,7 +34,7 @@ def test_a_refused_request_takes_nothing() -> None:
     limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     caller = Caller("k", KeyPolicy(requests_per_minute=5, tokens_per_minute=100))
     limiter.admit(caller, 50)
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 60)
     for _ in range(4):
         limiter.admit(caller, 10)  # the refused one took no request and no tokens
@@ -46,7 +45,7 @@ def test_the_limit_is_split_between_router_replicas() -> None:
     caller = Caller("k", KeyPolicy(requests_per_minute=8))
     limiter.admit(caller, 1)
     limiter.admit(caller, 1)
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 1)
 
 
@@ -62,7 +61,7 @@ def test_one_request_larger_than_the_budget_passes_when_full_then_pays_back() ->
     limiter = RateLimiter(router_replicas=1, clock=clock)
     caller = Caller("k", KeyPolicy(tokens_per_minute=100))
     limiter.admit(caller, 250)  # never refused forever
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 1)
     clock.now += 60 * 2.5  # 150 tokens of debt plus one more
     limiter.admit(caller, 1)
@@ -82,7 +81,7 @@ def test_a_reservation_settles_with_the_tokens_really_used() -> None:
     # n=4 x max_tokens 200 + 100 prompt tokens reserved; the answer used 160 in all
     limiter.admit(caller, 900).settle(160)
     limiter.admit(caller, 840)  # 1000 - 160 is free again
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 1)
 
 
@@ -90,7 +89,7 @@ def test_usage_beyond_the_reservation_is_charged() -> None:
     limiter = RateLimiter(router_replicas=1, clock=FakeClock())
     caller = Caller("k", KeyPolicy(tokens_per_minute=1000))
     limiter.admit(caller, 100).settle(700)  # e.g. the provider counted more
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 301)
     limiter.admit(caller, 300)
 
@@ -102,7 +101,7 @@ def test_an_unknown_usage_keeps_the_reservation_and_settling_twice_is_once() -> 
     reservation.settle(None)  # the client left before any usage came back
     reservation.settle(0)
     reservation.refund()
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.admit(caller, 401)
 
 
@@ -111,6 +110,6 @@ def test_check_refuses_without_taking_anything() -> None:
     caller = Caller("k", KeyPolicy(requests_per_minute=2, tokens_per_minute=100))
     limiter.admit(caller, 50)
     limiter.check(caller, 50)
-    with pytest.raises(RateLimited):
+    with pytest.raises(OverKeyLimit):
         limiter.check(caller, 51)
     limiter.admit(caller, 50)  # the checks took neither the request nor tokens
