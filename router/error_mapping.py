@@ -1,8 +1,8 @@
 """How the router's own failures become the client's errors, in one place: a routing
 refusal (``router.routing.refusal``), a key over its rate limit (``router.load``), a
 failed dispatch (``router.dispatch.failures``) and, within it, an engine's error
-(``serving.errors``). The service calls it where a
-request fails before its first chunk, the stream renderer where it fails after."""
+(``serving.errors``). The service calls it where a request fails before its first
+chunk, the stream renderer where it fails after."""
 
 import math
 
