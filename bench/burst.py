@@ -35,11 +35,13 @@ from unittest.mock import patch
 
 import aiohttp
 
-from bench.burst_oracle import LocalService, oracle
+from bench.burst_oracle import LocalService, OracleRequest, oracle
 from bench.burst_report import Phase, RouterReadings, markdown, router_readings
 from bench.load import machine, percentile
 from harness.configs import smol_only_raw, write_config
+from harness.fake_provider.config import FakeConfig
 from harness.fake_provider.process import FakeProviderProcess
+from harness.fake_provider.reply import Reply
 from harness.ports import free_port
 from harness.ray_app import running_app
 
@@ -55,22 +57,44 @@ PROMPTS = (
 BUDGETS = (8, 16, 32, 64)
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One kind of request in the mix: a prompt (of ``PROMPTS``) and an answer budget."""
+
+    prompt: int
+    budget: int
+
+    @staticmethod
+    def draw(rng: random.Random) -> "Ask":
+        return Ask(rng.randrange(len(PROMPTS)), rng.choice(BUDGETS))
+
+    def body(self, i: int) -> dict[str, Any]:
+        content = PROMPTS[self.prompt].format(i=i)
+        return {"model": "auto", "max_tokens": self.budget, "stream": True,
+                "stream_options": {"include_usage": True}, "temperature": 0,
+                "messages": [{"role": "user", "content": content}]}  # fmt: skip
+
+
+ASKS = tuple(Ask(p, b) for p in range(len(PROMPTS)) for b in BUDGETS)
+
+
 @dataclass
 class Outcome:
     arrival_s: float  # from the phase's start
+    ask: Ask
     status: int
     ttft_s: float
     served_by: str | None
     completion_tokens: int
     overflow: str | None  # why the local model was skipped (x-switchboard-overflow)
+    provider_tokens: int  # what the provider answers (or answered) it with
 
 
 async def one(
-    session: aiohttp.ClientSession, url: str, rng: random.Random, i: int, arrival_s: float
+    session: aiohttp.ClientSession, url: str, ask: Ask, i: int, arrival_s: float
 ) -> Outcome:
-    body = {"model": "auto", "max_tokens": rng.choice(BUDGETS), "stream": True,
-            "stream_options": {"include_usage": True}, "temperature": 0,
-            "messages": [{"role": "user", "content": rng.choice(PROMPTS).format(i=i)}]}  # fmt: skip
+    body = ask.body(i)
+    provider_tokens = Reply(FakeConfig(), body, chat=True).usage()["completion_tokens"]
     started = time.perf_counter()
     headers = {"x-switchboard-quality": "0"}  # SmolLM2 first: the provider only by overflow
     async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as reply:
@@ -84,7 +108,9 @@ async def one(
                 tokens = usage["completion_tokens"]
         served_by = reply.headers.get("x-switchboard-model")
         overflow = reply.headers.get("x-switchboard-overflow")
-        return Outcome(arrival_s, reply.status, ttft, served_by, tokens, overflow)
+        return Outcome(
+            arrival_s, ask, reply.status, ttft, served_by, tokens, overflow, provider_tokens
+        )
 
 
 async def open_loop(url: str, rate: float, seconds: float, seed: int) -> list[Outcome]:
@@ -93,7 +119,8 @@ async def open_loop(url: str, rate: float, seconds: float, seed: int) -> list[Ou
     started = time.monotonic()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         while (now := time.monotonic()) < started + seconds:
-            pending.append(asyncio.create_task(one(session, url, rng, len(pending), now - started)))
+            ask, i = Ask.draw(rng), len(pending)
+            pending.append(asyncio.create_task(one(session, url, ask, i, now - started)))
             await asyncio.sleep(rng.expovariate(rate))
         return list(await asyncio.gather(*pending))
 
@@ -127,6 +154,7 @@ class Setting:
     capacity_per_s: float
     target_s: float
     local: LocalService
+    local_tokens: dict[Ask, int]  # each ask's answer length on the local model
     price: float
     phase_seconds: float
 
@@ -136,7 +164,7 @@ async def run_rule(rule: str, path: Path, setting: Setting) -> tuple[list[Phase]
     with running_app(path, metrics_port=metrics_port) as url:
         await open_loop(url, 0.5, 5, seed=0)  # warm-up: the predictor learns its rates
         async with aiohttp.ClientSession() as session:  # and, alone, the unloaded TTFT
-            _ = [await one(session, url, random.Random(50 + i), i, 0.0) for i in range(24)]
+            _ = [await one(session, url, ASKS[i % len(ASKS)], i, 0.0) for i in range(24)]
         phases = []
         for number, (name, multiple) in enumerate(PHASES):
             rate = setting.capacity_per_s * multiple
@@ -152,7 +180,9 @@ def summary(rule: str, name: str, rate: float, outcomes: list[Outcome], setting:
     ttfts = [o.ttft_s * 1000 for o in answered]
     external = [o for o in answered if o.served_by == "external"]
     price = setting.price
-    requests = [(o.arrival_s, o.completion_tokens) for o in answered]
+    requests = [
+        OracleRequest(o.arrival_s, setting.local_tokens[o.ask], o.provider_tokens) for o in answered
+    ]
     oracle_overflowed, oracle_spend = oracle(requests, setting.target_s, setting.local, price)
     return Phase(
         rule=rule,
@@ -180,15 +210,17 @@ class Baseline:
     ttft_p95_s: float  # one request at a time
     mean_request_s: float  # the same
     local: LocalService  # the same
+    local_tokens: dict[Ask, int]  # each ask's answer length, from the same
     capacity_per_s: float  # requests completed per second with the batch kept full
 
 
 async def baseline(path: Path, batch: int, seconds: float) -> Baseline:
-    """12 requests one at a time, then ``batch`` clients each sending its next request
-    when the last ends, for ``seconds``."""
+    """Each ask once, one at a time (their answer lengths are the oracle's: the
+    answers are greedy, so the same each time), then ``batch`` clients each sending its
+    next request when the last ends, for ``seconds``."""
     with running_app(path) as url:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            alone = [await timed(session, url, random.Random(99 + i), i) for i in range(12)]
+            alone = [await timed(session, url, ask, i) for i, ask in enumerate(ASKS)]
             full = await full_batch(session, url, batch, seconds)
         local = LocalService(
             batch, percentile([o.ttft_s for o, _ in alone], 0.5), _per_token(alone),
@@ -196,15 +228,16 @@ async def baseline(path: Path, batch: int, seconds: float) -> Baseline:
         )  # fmt: skip
         mean_s = sum(d for _, d in alone) / len(alone)
         ttft_p95 = percentile([o.ttft_s for o, _ in alone], 0.95)
-        return Baseline(ttft_p95, mean_s, local, len(full) / seconds)
+        tokens = {o.ask: o.completion_tokens for o, _ in alone}
+        return Baseline(ttft_p95, mean_s, local, tokens, len(full) / seconds)
 
 
 async def timed(
-    session: aiohttp.ClientSession, url: str, rng: random.Random, i: int
+    session: aiohttp.ClientSession, url: str, ask: Ask, i: int
 ) -> tuple[Outcome, float]:
     """One request and how long it took."""
     started = time.perf_counter()
-    outcome = await one(session, url, rng, i, 0.0)
+    outcome = await one(session, url, ask, i, 0.0)
     return outcome, time.perf_counter() - started
 
 
@@ -224,7 +257,7 @@ async def full_batch(
     async def client(c: int) -> None:
         rng, i = random.Random(1000 + c), c
         while time.monotonic() < deadline:
-            outcome, duration = await timed(session, url, rng, i)
+            outcome, duration = await timed(session, url, Ask.draw(rng), i)
             if outcome.status == 200:
                 done.append((outcome, duration))
             i += clients
@@ -250,7 +283,7 @@ async def main() -> None:
         config(workdir, "baseline", engine, {}), args.batch, args.capacity_seconds
     )
     target, capacity = 2 * base.ttft_p95_s, base.capacity_per_s
-    setting = Setting(capacity, target, base.local, price, args.phase_seconds)
+    setting = Setting(capacity, target, base.local, base.local_tokens, price, args.phase_seconds)
     rules: dict[str, dict[str, Any]] = {
         "queue": {"max_waiting_per_replica": 0},
         "ttft": {"max_waiting_per_replica": 0, "ttft_target_s": round(target, 3)},

@@ -30,22 +30,29 @@ class LocalService:
         return alone + (full - alone) * beside / max(self.batch - 1, 1)
 
 
+@dataclass(frozen=True, order=True)
+class OracleRequest:
+    arrival_s: float
+    local_tokens: int  # its answer's length on the local model (how long it holds a slot)
+    provider_tokens: int  # and from the provider (what overflowing it costs)
+
+
 def oracle(
-    requests: list[tuple[float, int]], target_s: float, local: LocalService, price: float
+    requests: list[OracleRequest], target_s: float, local: LocalService, price: float
 ) -> tuple[int, float]:
     """(requests overflowed, their spend) of the clairvoyant greedy schedule of
-    ``requests`` (arrival s, answer tokens): each batch slot is a lane; a request takes the
-    lane that frees first, at the speed of the lanes busy beside it when it starts."""
+    ``requests``: each batch slot is a lane; a request takes the lane that frees first, at
+    the speed of the lanes busy beside it when it starts."""
     free_at = [0.0] * local.batch
     overflowed, spend = 0, 0.0
-    for arrival_s, tokens in sorted(requests):
-        start = max(arrival_s, free_at[0])
+    for request in sorted(requests):
+        start = max(request.arrival_s, free_at[0])
         beside = sum(f > start for f in free_at[1:])
         prefill = local.prefill(beside)
-        if start - arrival_s + prefill <= target_s:
-            end = start + prefill + tokens * local.per_token(beside)
+        if start - request.arrival_s + prefill <= target_s:
+            end = start + prefill + request.local_tokens * local.per_token(beside)
             heapq.heapreplace(free_at, end)
         else:
             overflowed += 1
-            spend += tokens * price / 1e6
+            spend += request.provider_tokens * price / 1e6
     return overflowed, spend
