@@ -1,17 +1,22 @@
-"""Router overhead, in one run: straight to a fast upstream vs through Switchboard (Ray's
-HTTP proxy, and Ray's direct ingress) vs LiteLLM's proxy configured alike.
+"""Router overhead, in one run: straight to a fast upstream vs through Switchboard (its
+default HAProxy front, Ray's HTTP proxy, and a router replica's own port) vs LiteLLM's
+proxy and the vLLM Router configured alike.
 
 The upstream is the fake provider process (harness/fake_provider): it answers at once, or
 paced at 50 tokens/s for the TTFT scenario. Switchboard runs as `switchboard serve` (the
 product as run on one machine) with the smollm2-only fleet plus the `external` provider
 pointing at the fake one; every request pins model `external`, whose engine (an aiohttp
-relay) runs inside the router replica. Two Switchboard processes, one after the other:
-- switchboard-proxy: Ray Serve defaults; requests go through Ray's HTTP proxy actor.
-- switchboard-direct: RAY_SERVE_THROUGHPUT_OPTIMIZED=1; requests go to the router
-  replica's own uvicorn port (direct ingress), found from the replica's listening socket.
+relay) runs inside the router replica. Switchboard processes, one after the other:
+- switchboard: the default, `switchboard serve` (HAProxy balancing over the router
+  replicas' own ports: Ray Serve's direct ingress).
+- switchboard-direct: the same server, requests sent to the router replica's own uvicorn
+  port, found from the replica's listening socket (what HAProxy's hop costs).
+- switchboard-ray-proxy: `--front ray-proxy`, through Ray's HTTP proxy actor.
 LiteLLM, when bench/.venv-litellm exists (`python -m bench.overhead --install-litellm`),
 runs as `litellm --config ... --num_workers 1`: three deployments on the same fake
 upstream, fallbacks external -> smollm2-135m -> qwen2.5-coder-0.5b; else "not installed".
+The vLLM Router (Rust), when bench/.venv-vllm-router exists (`--install-vllm-router`):
+round robin over the fake upstream, no content routing; else "not installed".
 
 Per target: non-streamed latency at concurrency 1 (p50/p99; "added" = minus upstream);
 closed-loop sweeps, non-streamed and streamed (16 tokens, fast upstream), from 1 to 2x
@@ -19,6 +24,7 @@ the router's max_ongoing_requests (req/s, latency, errors); 32 concurrent stream
 tokens paced at 50 tokens/s (TTFT p50/p95). CPU: psutil user+system time of each server
 process by role (Ray proxy actor, router replica, rest of the Ray tree; LiteLLM's tree),
 per request and per relayed SSE chunk, raw and net of the idle rate measured first.
+Checked against the hot-path issue's targets (``bench.overhead_report``).
 
 The load client is this process (asyncio + aiohttp on uvloop, one connection pool).
 Every server is a child process whose CPU is read per process, so the client's CPU never
@@ -26,8 +32,9 @@ counts as a server's; its own share of a core is reported (near 1.0: client-boun
 share the machine's cores with each other and with the fake upstream.
 
 Usage: .venv/bin/python -m bench.overhead [--quick] [--max-ongoing 64] [--seconds 5]
-           [--targets upstream,switchboard-proxy,switchboard-direct,litellm] [--out DIR]
+           [--targets upstream,switchboard,switchboard-direct,...] [--out DIR]
        .venv/bin/python -m bench.overhead --install-litellm   # creates bench/.venv-litellm
+       .venv/bin/python -m bench.overhead --install-vllm-router   # bench/.venv-vllm-router
 Writes DIR/overhead_<date>.json and .md (DIR: bench/results). Loopback only; every loop
 is bounded by time and by count.
 """
@@ -55,18 +62,23 @@ from bench.overhead_phases import JSON_HEADERS, Level, Target, body, measure
 from bench.overhead_report import markdown, verdicts
 from bench.overhead_servers import (
     LITELLM_VENV,
+    LITELLM_VERSION,
     PINNED,
     UPSTREAM_MODEL,
+    VLLM_ROUTER_VENV,
+    VLLM_ROUTER_VERSION,
     direct_ingress_url,
-    install_litellm,
+    install,
     litellm_server,
-    litellm_version,
     switchboard_server,
+    venv_version,
+    vllm_router_server,
 )
 from harness.configs import REPO, smol_only_raw, write_config
 from harness.fake_provider.process import FakeProviderProcess
 
-TARGETS = ("upstream", "switchboard-proxy", "switchboard-direct", "litellm")
+TARGETS = ("upstream", "switchboard", "switchboard-direct", "switchboard-ray-proxy", "litellm",
+           "vllm-router")  # fmt: skip
 
 
 async def run_target(
@@ -83,20 +95,23 @@ async def run_target(
         return await measure(session, target, fake, args), "the fake provider itself"
     server = (
         litellm_server(fake.base_url, workdir) if name == "litellm"
-        else switchboard_server(name.endswith("direct"), config, fake.base_url, workdir)
+        else vllm_router_server(fake.base_url, workdir) if name == "vllm-router"
+        else switchboard_server(
+            "ray-proxy" if name == "switchboard-ray-proxy" else "haproxy",
+            config, fake.base_url, workdir,
+        )
     )  # fmt: skip
     if server is None:
-        return [], f"not installed ({LITELLM_VENV}; python -m bench.overhead --install-litellm)"
+        return [], f"not installed (python -m bench.overhead --install-{name})"
     await asyncio.to_thread(server.start, args.start_timeout)
     try:
         assert server.process is not None
-        if name == "litellm":
-            meter = CpuMeter({"litellm": tree(server.process.pid)}, path=("litellm",))
-            url = server.ready_url.removesuffix("/health/liveliness")
+        url = server.base_url
+        if name in ("litellm", "vllm-router"):
+            meter = CpuMeter({name: tree(server.process.pid)}, path=(name,))
         else:
             meter = switchboard_meter(server.process.pid)
-            url = server.ready_url.removesuffix("/readyz")
-            if name.endswith("direct"):
+            if name == "switchboard-direct":
                 url = await asyncio.to_thread(direct_ingress_url, meter)
         await check_pinned(session, url, name)
         target = Target(name, url, PINNED, meter)
@@ -106,7 +121,7 @@ async def run_target(
 
 
 async def check_pinned(session: aiohttp.ClientSession, url: str, name: str) -> None:
-    """The pinned model answers (LiteLLM sends no x-switchboard-model: taken as pinned)."""
+    """The pinned model answers (the others send no x-switchboard-model: taken as pinned)."""
     chat = f"{url}/v1/chat/completions"
     reply = await post(session, chat, body(PINNED, False, 4), JSON_HEADERS, stream=False)
     served = reply.served_by or PINNED
@@ -122,7 +137,8 @@ def loadavg() -> list[float]:
 def versions() -> dict[str, str]:
     names = ("ray", "aiohttp", "fastapi", "starlette", "uvicorn", "uvloop", "pydantic")
     found = {name: importlib.metadata.version(name) for name in names}
-    found["litellm"] = litellm_version() or "not installed"
+    found["litellm"] = venv_version(LITELLM_VENV, "litellm") or "not installed"
+    found["vllm-router"] = venv_version(VLLM_ROUTER_VENV, "vllm-router") or "not installed"
     git = ["git", "-C", str(REPO), "describe", "--always", "--dirty"]
     found["switchboard"] = subprocess.run(git, capture_output=True, text=True).stdout.strip()
     return found
@@ -141,6 +157,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--start-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--install-litellm", action="store_true", help=f"create {LITELLM_VENV}")
+    parser.add_argument(
+        "--install-vllm-router", action="store_true", help=f"create {VLLM_ROUTER_VENV}"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.latency_requests, args.paced_streams, args.idle_s = 1.0, 20, 1, 0.5
@@ -193,7 +212,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     arguments = parse_args()
     if arguments.install_litellm:
-        install_litellm()
-    else:
+        install(LITELLM_VENV, f"litellm[proxy]=={LITELLM_VERSION}")
+    if arguments.install_vllm_router:
+        install(VLLM_ROUTER_VENV, f"vllm-router=={VLLM_ROUTER_VERSION}")
+    if not (arguments.install_litellm or arguments.install_vllm_router):
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main(arguments))

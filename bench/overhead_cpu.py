@@ -1,5 +1,6 @@
-"""CPU time of the overhead benchmark's servers, per process and summed by role (Ray's
-proxy actor, the router replica, the rest of the Ray tree), and of the load client."""
+"""CPU time of the overhead benchmark's servers, per process and summed by role (the
+front: HAProxy and its manager actor, or Ray's proxy actor; the router replica; the rest
+of the Ray tree), and of the load client."""
 
 import psutil
 
@@ -34,20 +35,20 @@ def tree(pid: int) -> list[psutil.Process]:
 
 def switchboard_meter(pid: int) -> CpuMeter:
     """Ray names its worker processes after what they run: ``ray::ProxyActor...``,
+    ``ray::HAProxyManager...`` (which runs the ``haproxy`` binary),
     ``ray::ServeReplica:<app>:<deployment>...``."""
     router = f"ServeReplica:{APP_NAME}:{RouterIngress.name}"
-    roles: dict[str, list[psutil.Process]] = {"ray_proxy": [], "router_replica": [],
+    roles: dict[str, list[psutil.Process]] = {"front": [], "router_replica": [],
                                               "ray_other": []}  # fmt: skip
     for process in tree(pid):
         try:
             title = " ".join(process.cmdline())
         except psutil.Error:
             continue
-        role = (
-            "router_replica" if router in title else "ray_proxy" if "ProxyActor" in title else None
-        )
-        roles[role or "ray_other"].append(process)
-    return CpuMeter(roles, path=("ray_proxy", "router_replica"))
+        front = "ProxyActor" in title or "haproxy" in title.lower()
+        role = "router_replica" if router in title else "front" if front else "ray_other"
+        roles[role].append(process)
+    return CpuMeter(roles, path=("front", "router_replica"))
 
 
 def own_cpu_s() -> float:

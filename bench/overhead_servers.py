@@ -1,6 +1,6 @@
 """The routers the overhead benchmark compares, each started as a child process relaying to
-the fake upstream: Switchboard (through Ray's HTTP proxy, or its direct ingress) and
-LiteLLM's proxy (from a venv of its own, when installed)."""
+the fake upstream: Switchboard (``switchboard serve`` with each front), LiteLLM's proxy and
+the vLLM Router (each from a venv of its own, when installed)."""
 
 import os
 import signal
@@ -17,9 +17,12 @@ import yaml
 from bench.overhead_cpu import CpuMeter
 from harness.configs import REPO
 from harness.ports import free_port
+from router.cli.front import Front
 
 LITELLM_VENV = REPO / "bench" / ".venv-litellm"
 LITELLM_VERSION = "1.106.0"
+VLLM_ROUTER_VENV = REPO / "bench" / ".venv-vllm-router"
+VLLM_ROUTER_VERSION = "0.1.17"
 UPSTREAM_MODEL, PINNED = "fake-model", "external"
 # Auth on everywhere, as in production: Switchboard checks this key, LiteLLM takes it as its
 # master key, and the fake upstream ignores it.
@@ -27,12 +30,15 @@ BENCH_KEY = "sk-bench-0123456789abcdef"
 
 
 class ChildServer:
-    """A server as a child process, its output in a log file; ready once ``ready_url``
-    answers 200. Stopped with SIGINT (both servers shut down cleanly on it)."""
+    """A server as a child process on ``port`` (loopback), its output in a log file; ready
+    once ``ready_path`` answers 200. Stopped with SIGINT (every server here shuts down
+    cleanly on it)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], ready_url: str,
-                 workdir: Path) -> None:  # fmt: skip
-        self.name, self.command, self.env, self.ready_url = name, command, env, ready_url
+    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int,
+                 ready_path: str, workdir: Path) -> None:  # fmt: skip
+        self.name, self.command, self.env = name, command, env
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ready_url = self.base_url + ready_path
         self.workdir, self.log_path = workdir, workdir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -86,7 +92,8 @@ def direct_ingress_url(meter: CpuMeter) -> str:
     raise RuntimeError("the router replica listens on no direct-ingress port")
 
 
-def switchboard_server(direct: bool, config: Path, upstream: str, workdir: Path) -> ChildServer:
+def switchboard_server(front: Front, config: Path, upstream: str, workdir: Path) -> ChildServer:
+    """``switchboard serve --front FRONT``, with no RAY_SERVE_* of this environment."""
     port = free_port()
     env = {
         k: v
@@ -96,14 +103,10 @@ def switchboard_server(direct: bool, config: Path, upstream: str, workdir: Path)
     env |= {"HF_HUB_OFFLINE": "1", "SWITCHBOARD_EXTERNAL_BASE_URL": upstream,
             "SWITCHBOARD_EXTERNAL_MODEL": UPSTREAM_MODEL,
             "SWITCHBOARD_API_KEYS": f"bench:{BENCH_KEY}"}  # fmt: skip
-    if direct:  # no load balancer to drain from: do not hold the replica 30 s at shutdown
-        env |= {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-                "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0"}  # fmt: skip
     switchboard = str(Path(sys.executable).parent / "switchboard")
     command = [switchboard, "serve", "--config", str(config), "--port", str(port),
-               "--metrics-port", str(free_port())]  # fmt: skip
-    name = "switchboard-direct" if direct else "switchboard-proxy"
-    return ChildServer(name, command, env, f"http://127.0.0.1:{port}/readyz", workdir)
+               "--metrics-port", str(free_port()), "--front", front]  # fmt: skip
+    return ChildServer(f"switchboard-{front}", command, env, port, "/readyz", workdir)
 
 
 def litellm_config(upstream: str) -> dict[str, Any]:
@@ -136,22 +139,35 @@ def litellm_server(upstream: str, workdir: Path) -> ChildServer | None:
             "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": BENCH_KEY}  # fmt: skip
     command = [str(binary), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
                "--num_workers", "1"]  # fmt: skip
-    return ChildServer("litellm", command, env, f"http://127.0.0.1:{port}/health/liveliness",
-                       workdir)  # fmt: skip
+    return ChildServer("litellm", command, env, port, "/health/liveliness", workdir)
 
 
-def litellm_version() -> str | None:
-    python = LITELLM_VENV / "bin" / "python"
+def vllm_router_server(upstream: str, workdir: Path) -> ChildServer | None:
+    """Round robin over the one upstream (its URL without ``/v1``: the router adds the
+    path); no retries, so each request reaches the upstream once, as through the others.
+    Its Prometheus port cannot be switched off: a free one."""
+    binary = VLLM_ROUTER_VENV / "bin" / "vllm-router"
+    if not binary.exists():
+        return None
+    port = free_port()
+    command = [str(binary), "--host", "127.0.0.1", "--port", str(port),
+               "--worker-urls", upstream.removesuffix("/v1"), "--policy", "round_robin",
+               "--disable-retries", "--log-level", "warning",
+               "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port())]  # fmt: skip
+    return ChildServer("vllm-router", command, dict(os.environ), port, "/readiness", workdir)
+
+
+def venv_version(venv: Path, package: str) -> str | None:
+    python = venv / "bin" / "python"
     if not python.exists():
         return None
-    code = "import importlib.metadata as m; print(m.version('litellm'))"
+    code = f"import importlib.metadata as m; print(m.version({package!r}))"
     done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
     return done.stdout.strip() or None
 
 
-def install_litellm() -> None:
+def install(venv: Path, requirement: str) -> None:
     """A venv of its own: LiteLLM's proxy extras pin FastAPI/Starlette versions that
-    Switchboard's environment must not get."""
-    subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-    pip = str(LITELLM_VENV / "bin" / "pip")
-    subprocess.run([pip, "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+    Switchboard's environment must not get, and the vLLM Router brings its own."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", requirement], check=True)

@@ -1,6 +1,8 @@
-"""Free loopback ports for the servers the harness starts."""
+"""Free loopback ports for the servers the harness starts, and who listens on one."""
 
 import socket
+
+import psutil
 
 
 def free_port() -> int:
@@ -9,3 +11,10 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def listener(port: int) -> str:
+    """The name of the process listening on ``port`` ("nothing" if none)."""
+    found = [c.pid for c in psutil.net_connections(kind="tcp")
+             if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid]  # fmt: skip
+    return psutil.Process(found[0]).name() if found else "nothing"

@@ -10,6 +10,7 @@ from pathlib import Path
 from router.cli.capacity_command import add_command as add_capacity_command
 from router.cli.classifier_commands import add_commands as add_router_commands
 from router.cli.config_command import add_command as add_config_command
+from router.cli.front import FRONTS
 from router.cli.route_command import add_command as add_route_command
 from router.config_loader import ConfigError, check_weights, load_config
 from serving.config import EngineName
@@ -55,12 +56,20 @@ def _parser() -> argparse.ArgumentParser:
         help="Ray's Prometheus metrics port, every replica's series (default 8080)",
     )
     serve.add_argument(
+        "--front",
+        choices=FRONTS,
+        default="haproxy",
+        help="what serves --port: `haproxy` (default), Ray Serve's HAProxy balancing over "
+        "the router replicas' own ports (direct ingress); `ray-proxy`, Ray's Python proxy "
+        "actor, one more hop (see README 'Router overhead')",
+    )
+    serve.add_argument(
         "--direct-port",
         type=int,
         default=None,
         metavar="PORT",
-        help="also serve the API on the router replicas' own ports from PORT on, skipping "
-        "Ray's proxy hop (Ray Serve's throughput mode; see README 'Router overhead')",
+        help="the router replicas' own ports start at PORT (default: Ray's, 30000); with "
+        "`--front ray-proxy`, also serve the API on them",
     )
     serve.add_argument(
         "--engine",
@@ -146,6 +155,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        front=args.front,
         direct_port=args.direct_port,
         engine=args.engine,
     )

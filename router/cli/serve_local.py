@@ -16,6 +16,7 @@ from ray import serve
 
 from router.app import APP_NAME, SwitchboardArgs, build_app
 from router.auth import ApiKeyAuth
+from router.cli.front import Front, serving_env
 from router.config import SwitchboardConfig
 from router.config_loader import ConfigError, ConfigProblem, check_weights, load_config
 from serving.config import EngineName
@@ -32,21 +33,21 @@ def run_local(
     host: str,
     port: int,
     metrics_port: int,
+    front: Front = "haproxy",
     direct_port: int | None = None,
     engine: EngineName | None = None,
 ) -> int:
     """Start Ray + Serve, deploy, wait until ready, then block until SIGINT or SIGTERM.
-    Ray's metrics agent serves every replica's series on ``metrics_port``. With
-    ``direct_port``, each router replica also serves HTTP on its own port from there on
-    (direct ingress), skipping the proxy actor's hop; ``port`` keeps the proxy."""
+    Ray's metrics agent serves every replica's series on ``metrics_port``. ``front``
+    serves ``port`` (``router.cli.front``); ``direct_port``: the first of the router
+    replicas' own ports (with ``ray-proxy``: also serve on them)."""
     # Fail on a bad config before paying for Ray's start-up.
     config = load_config(config_path, engine=engine)
     check_weights(config, models_dir, source=str(config_path))
     _check_environment(config, source=str(config_path))
     needed_cpus = sum(m.deployment.num_cpus * m.deployment.num_replicas for m in config.models)
     started = time.monotonic()
-    if direct_port is not None:
-        os.environ.update(_direct_ingress_env(direct_port, config.router.num_replicas))
+    os.environ.update(serving_env(front, direct_port, config.router.num_replicas))
     # address="local": always a fresh embedded cluster, never one left running elsewhere.
     cpus = max(os.cpu_count() or 1, math.ceil(needed_cpus))
     ray.init(
@@ -85,22 +86,6 @@ def run_local(
     finally:
         serve.shutdown()
         ray.shutdown()
-
-
-def _direct_ingress_env(first_port: int, router_replicas: int) -> dict[str, str]:
-    """Ray Serve's throughput mode (read by every Ray process at start, so set before
-    ``ray.init``): the router replicas listen on ports ``[first_port, first_port +
-    2 x replicas)``, handles use gRPC, user code shares the replica's event loop, and Serve
-    buffers its logs into its log files (JSON request lines included, not on stderr).
-    Measured by ``bench/overhead.py``. No load balancer drains these ports here, so a
-    stopping replica need not wait Serve's 30 s draining period."""
-    return {
-        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(first_port),
-        # Twice the replicas: a replacement may start before its predecessor's port frees.
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(first_port + 2 * router_replicas),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
-    }
 
 
 def _check_environment(config: SwitchboardConfig, source: str) -> None:

@@ -1,6 +1,7 @@
 """The cpu-dev overlay's serveConfigV2, as kustomize renders it, deployed by Ray's own
-``serve run`` on a fresh local Ray: the application builds from it, loads both models
-and answers with the client keys read from a file, as in a pod."""
+``serve run`` on a fresh local Ray with the head pod's environment: the application
+builds from it, loads both models and answers through the pods' front (HAProxy) with the
+client keys read from a file, as in a pod."""
 
 import json
 import os
@@ -13,11 +14,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from harness.ports import free_port
+from harness.ports import free_port, listener
 from router.config_loader import ConfigError, check_weights, load_config
 from serving.weights import default_models_dir
 from tests.k8s.manifests import OVERLAYS_DIR, render, serve_document, the_one
@@ -30,8 +32,8 @@ KEY = "sk-serve-run-test"
 FLEET = OVERLAYS_DIR / "cpu-dev" / "models.yaml"
 
 
-def local_serve_config(folder: Path, port: int) -> Path:
-    document = serve_document(the_one(render("cpu-dev"), "RayService"))
+def local_serve_config(folder: Path, port: int, rayservice: dict[str, Any]) -> Path:
+    document = serve_document(rayservice)
     # Only what differs between a pod and this machine: where the files are, which port.
     document["applications"][0]["args"] = {
         "config_path": str(FLEET),
@@ -43,15 +45,23 @@ def local_serve_config(folder: Path, port: int) -> Path:
     return path
 
 
-def pod_like_environment(keys_file: Path) -> dict[str, str]:
-    """This process's environment without any Switchboard or Ray settings of its own,
-    plus the client keys file the pods get from their Secret."""
+def pod_like_environment(keys_file: Path, rayservice: dict[str, Any]) -> dict[str, str]:
+    """This process's environment without any Switchboard or Ray settings of its own, plus
+    the head container's (HF_HUB_OFFLINE, the front's) and the client keys file the pods
+    get from their Secret. HAProxy's side ports get free ones: a pod has its own network,
+    this test shares the machine's."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("SWITCHBOARD_", "RAY_ADDRESS"))
+        if not name.startswith(("SWITCHBOARD_", "RAY_"))
     }
-    return {**env, "HF_HUB_OFFLINE": "1", "SWITCHBOARD_API_KEYS_FILE": str(keys_file)}
+    head = rayservice["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    env |= {v["name"]: v["value"] for v in head["containers"][0]["env"] if "value" in v}
+    return env | {
+        "SWITCHBOARD_API_KEYS_FILE": str(keys_file),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+    }
 
 
 @contextmanager
@@ -113,9 +123,13 @@ def test_rendered_serve_config_deploys_and_answers(tmp_path: Path) -> None:
     keys.write_text(f"# one key per line\nci:{KEY}\n")
     log = tmp_path / "serve-run.log"
     url = f"http://127.0.0.1:{port}"
-    config = local_serve_config(tmp_path, port)
-    with serve_run(config, pod_like_environment(keys), log) as process:
+    rayservice = the_one(render("cpu-dev"), "RayService")
+    config = local_serve_config(tmp_path, port, rayservice)
+    env = pod_like_environment(keys, rayservice)
+    assert env["HF_HUB_OFFLINE"] == "1" and env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    with serve_run(config, env, log) as process:
         wait_ready(url, process, log)
+        assert listener(port) == "haproxy"
         status, body = get(f"{url}/v1/models", KEY)
         assert status == 200, body
         listed = {model["id"] for model in json.loads(body)["data"]}
