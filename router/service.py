@@ -32,9 +32,13 @@ from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
 from router.routing.refusal import RoutingRefused
 from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS
+from router.routing.tokens import prompt_chars
 from serving.engine import Engine, GenerationRequest
 
 Body = TypeVar("Body", bound=SamplingFields)
+# Prompts up to this many characters (about a thousand tokens) are decided on the event
+# loop (``_decide``).
+INLINE_DECISION_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,7 @@ async def serve(
             # possible size never costs an exact count.
             floor = ctx.pipeline.prompt_floor(request)
             ctx.limiter.check(caller, floor + request.sampling.n)
-            # Off the event loop, in the decisions' own threads: token counting and the
-            # classifier are CPU work, and /readyz must not queue behind them.
-            loop = asyncio.get_running_loop()
-            decision = await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)
+            decision = await _decide(ctx, facts)
             ctx.metrics.decided(decision.decision_ms / 1000)
             reservation = ctx.limiter.admit(caller, _worst_case_tokens(decision, request))
     except ApiError as exc:
@@ -139,6 +140,17 @@ def _as_client_error() -> Iterator[None]:
         raise refusal_error(exc.refusal) from exc
     except OverKeyLimit as exc:
         raise limit_error(exc) from exc
+
+
+async def _decide(ctx: RequestService, facts: RequestFacts) -> Decision:
+    """Token counting and the classifier are CPU work that grows with the prompt: a long
+    one is decided in the decisions' own threads, so /readyz never queues behind it; a
+    short one (well under a millisecond) on the event loop, where the hop to a thread and
+    back would cost more than the decision (``bench/profile_hot_path.py``)."""
+    if prompt_chars(facts.generation) <= INLINE_DECISION_CHARS:
+        return ctx.pipeline.decide(facts)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)
 
 
 def _worst_case_tokens(decision: Decision, request: GenerationRequest) -> int:

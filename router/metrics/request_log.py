@@ -2,8 +2,11 @@
 id, key name (never the key), model, route, outcome, TTFT, end-to-end latency and token
 counts. Never the prompt or the answer. Refusals are logged by ``router.decision_log``.
 
-In a Ray Serve replica both loggers write bare JSON lines to stderr, which Ray keeps in
-the replica's worker log files (and streams to ``switchboard serve``'s terminal).
+In a Ray Serve replica both loggers write bare JSON lines to the process's own stderr,
+which Ray keeps in the replica's worker log files (and streams to ``switchboard serve``'s
+terminal). Not through ``sys.stderr``: Serve replaces it with a logger that walks the
+caller's stack for each write, a tenth of the request's CPU on the hot path
+(``bench/profile_hot_path.py``).
 """
 
 import json
@@ -46,7 +49,7 @@ def emit_json_lines() -> None:
     """Send the ``switchboard.*`` log lines, bare, to stderr at INFO (in a replica, where
     nothing else would show them)."""
     parent = logging.getLogger("switchboard")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     parent.handlers = [handler]
     parent.setLevel(logging.INFO)
