@@ -15,6 +15,7 @@ Writes bench/results/serve_<engine>_<date>.json and .md. Loopback only; loops ar
 import argparse
 import asyncio
 import json
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -33,7 +34,7 @@ from bench.load import (
     report_header,
     run_load,
 )
-from harness.configs import MODELS_YAML
+from harness.configs import MODELS_YAML, default_fleet_raw, write_config
 from harness.ports import free_port
 from harness.switchboard_process import SwitchboardProcess
 from router.config_loader import load_config
@@ -82,7 +83,7 @@ async def through_switchboard(
     args: argparse.Namespace,
 ) -> tuple[dict[str, float], list[LoadResult]]:
     engine = ("--engine", args.engine) if args.engine else ()
-    server = SwitchboardProcess(MODELS_YAML, free_port(), extra_args=engine)
+    server = SwitchboardProcess(fleet(args.max_ongoing), free_port(), extra_args=engine)
     server.start(timeout_s=600)
     try:
         facts = {"cold_start_to_ready_s": server.ready_after_s or 0.0}
@@ -97,6 +98,18 @@ async def through_switchboard(
     finally:
         server.stop()
     return facts, results
+
+
+def fleet(max_ongoing: int | None) -> Path:
+    """The default fleet; with ``max_ongoing``, the small model's replica takes that many
+    requests and queues as many more (the fleet's 16 and 16 refuse more with a 429)."""
+    if max_ongoing is None:
+        return MODELS_YAML
+    raw = default_fleet_raw()
+    [small] = [m for m in raw["models"] if m["id"] == MODEL]
+    small["deployment"] |= {"max_ongoing_requests": max_ongoing, "max_queued_requests": max_ongoing}
+    folder = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    return write_config(folder / "models.yaml", raw)
 
 
 async def direct_engine(args: argparse.Namespace) -> list[LoadResult]:
@@ -152,6 +165,13 @@ async def main() -> None:
     # limit (max_waiting_per_replica), and the router answers 429 as designed.
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument(
+        "--max-ongoing",
+        type=int,
+        default=None,
+        help="the small model's max_ongoing_requests and max_queued_requests (default: the "
+        "fleet's; raise it for more streams than they admit)",
+    )
+    parser.add_argument(
         "--engine", choices=["transformers", "vllm"], help="default: each model's own (models.yaml)"
     )
     args = parser.parse_args()
@@ -165,11 +185,13 @@ async def main() -> None:
         f"{args.requests_per_client} --max-tokens {args.max_tokens} "
         f"--concurrency {' '.join(map(str, args.concurrency))}"
         + (f" --engine {args.engine}" if args.engine else "")
+        + (f" --max-ongoing {args.max_ongoing}" if args.max_ongoing else "")
     )
     report = markdown(info, engine, facts, results, command)
     print(report)
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"serve_{engine}_{datetime.now(UTC):%Y%m%d}"
+    streams = "" if args.concurrency == [1, 8] else "_c" + "-".join(map(str, args.concurrency))
+    stem = RESULTS / f"serve_{engine}{streams}_{datetime.now(UTC):%Y%m%d}"
     stem.with_suffix(".md").write_text(report)
     stem.with_suffix(".json").write_text(
         json.dumps(
