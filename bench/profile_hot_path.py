@@ -1,12 +1,13 @@
-"""Where the router replica's CPU goes per request, pinned and ``auto``.
+"""Where the router replica's CPU goes per request, pinned and ``auto``, and per event.
 
 ``switchboard serve`` (the default front) relays to the fake provider answering at once
 (the overhead benchmark's setting: auth, filters, the decision log, the request log and
-metrics on). For each request kind in turn, closed-loop clients send non-streamed
-requests for ``--seconds`` while py-spy samples the router replica (``--nonblocking``:
-it never pauses the process; active threads only, so a sample is CPU being spent) and
-psutil reads the replica's CPU time. Each sample is charged two ways, scaled to CPU ms
-per request (its share of the samples x the replica's CPU per request):
+metrics on). For each request kind in turn (pinned, ``auto``, pinned and streamed with 64
+events), closed-loop clients send requests for ``--seconds`` while py-spy samples the
+router replica (``--nonblocking``: it never pauses the process; active threads only, so a
+sample is CPU being spent) and psutil reads the replica's CPU time. Each sample is charged
+two ways, scaled to CPU ms per request (its share of the samples x the replica's CPU per
+request):
 - self: the package of the innermost frame (what burns it: ``json``, ``pydantic``,
   ``ray``, ...);
 - inclusive: each Switchboard module on the stack (``router/...``, ``serving/...``; which
@@ -37,15 +38,19 @@ from harness.configs import REPO, smol_only_raw, write_config
 from harness.fake_provider.process import FakeProviderProcess
 
 OURS = ("router", "serving")
+STREAM_TOKENS = 64  # the fake provider echoes the prompt's 64 words, one per token
+KINDS = ((PINNED, False), ("auto", False), (PINNED, True))  # (model, streamed)
 TOP = 15  # rows per table
 
 
 @dataclass
 class Profile:
     model: str  # what the requests asked for: the pinned provider, or auto
+    stream: bool  # streamed: STREAM_TOKENS tokens, each relayed as one SSE event
     requests: int
     per_s: float
     cpu_ms_per_request: float  # the router replica's, from psutil
+    cpu_ms_per_chunk: float | None  # streamed: the same per SSE event relayed
     samples: int
     self_ms: dict[str, float]  # per request, by the innermost frame's package
     inclusive_ms: dict[str, float]  # per request, by Switchboard module on the stack
@@ -77,41 +82,49 @@ def charge(stacks: str, cpu_ms_per_request: float) -> tuple[int, Counter[str], C
     )
 
 
-async def profile(url: str, model: str, replica_pid: int, args: argparse.Namespace) -> Profile:
+async def profile(
+    url: str, model: str, stream: bool, replica_pid: int, args: argparse.Namespace
+) -> Profile:
     replica = psutil.Process(replica_pid)
-    out = Path(tempfile.mkdtemp()) / f"{model}.txt"
+    out = Path(tempfile.mkdtemp()) / f"{model}{'-stream' if stream else ''}.txt"
     spy = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(replica_pid),
         "--rate", "200", "--duration", str(args.seconds), "--format", "raw",
         "--nonblocking", "--output", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    payload, chat = body(model, False, 16), f"{url}/v1/chat/completions"
+    payload = body(model, stream, STREAM_TOKENS if stream else 16)
+    chat = f"{url}/v1/chat/completions"
     cpu_before = sum(replica.cpu_times()[:2])
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
-        async def one() -> bool:
+        async def one() -> int | None:
+            """SSE events received (1 for a whole answer); None: it failed."""
             async with session.post(chat, data=payload, headers=JSON_HEADERS) as reply:
-                await reply.read()
-                return reply.status == 200
+                events = sum([line.startswith(b"data: {") async for line in reply.content])
+                return max(events, 1) if reply.status == 200 else None
 
         outcomes = await closed_loop(one, args.clients, seconds=args.seconds)
     cpu_ms = (sum(replica.cpu_times()[:2]) - cpu_before) * 1000
     await asyncio.wait_for(spy.wait(), 60)
-    ok = sum(outcomes)
-    if ok != len(outcomes):
-        raise RuntimeError(f"{model}: {len(outcomes) - ok} of {len(outcomes)} failed")
-    per_request = cpu_ms / max(ok, 1)
+    events = [n for n in outcomes if n is not None]
+    if len(events) != len(outcomes):
+        raise RuntimeError(f"{model}: {len(outcomes) - len(events)} of {len(outcomes)} failed")
+    per_request = cpu_ms / max(len(events), 1)
+    per_chunk = cpu_ms / max(sum(events), 1) if stream else None
     samples, self_ms, inclusive = charge(out.read_text(), per_request)
-    return Profile(model, ok, ok / args.seconds, per_request, samples,
-                   dict(self_ms.most_common()), dict(inclusive.most_common()))  # fmt: skip
+    return Profile(model, stream, len(events), len(events) / args.seconds, per_request,
+                   per_chunk, samples, dict(self_ms.most_common()),
+                   dict(inclusive.most_common()))  # fmt: skip
 
 
 def markdown(info: dict[str, str], command: str, profiles: list[Profile]) -> str:
     lines = report_header("Where the router replica's CPU goes", command, info)
     for p in profiles:
+        streamed = (f", streamed: {p.cpu_ms_per_chunk:.3f} ms per SSE event relayed"
+                    if p.cpu_ms_per_chunk is not None else "")  # fmt: skip
         lines += [
-            f"## model `{p.model}`: {p.cpu_ms_per_request:.2f} ms CPU per request",
+            f"## model `{p.model}`: {p.cpu_ms_per_request:.2f} ms CPU per request{streamed}",
             "",
             f"{p.requests} requests ({p.per_s:.0f}/s), {p.samples} samples.",
             "",
@@ -134,8 +147,8 @@ async def main(args: argparse.Namespace) -> None:
         try:
             assert server.process is not None
             replica = switchboard_meter(server.process.pid).roles["router_replica"][0].pid
-            profiles = [await profile(server.base_url, model, replica, args)
-                        for model in (PINNED, "auto")]  # fmt: skip
+            profiles = [await profile(server.base_url, model, stream, replica, args)
+                        for model, stream in KINDS]  # fmt: skip
         finally:
             await asyncio.to_thread(server.stop)
     command = " ".join(["python -m bench.profile_hot_path", *sys.argv[1:]])
