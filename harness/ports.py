@@ -1,16 +1,10 @@
 """Free loopback ports for the servers the harness starts, and who listens on one."""
 
-import socket
-
 import psutil
 
+from router.cli.front import free_port
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 now (the OS picks it; a server binds it soon after)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["free_port", "listener"]
 
 
 def listener(port: int) -> str:

@@ -36,8 +36,8 @@ from router.routing.tokens import prompt_chars
 from serving.engine import Engine, GenerationRequest
 
 Body = TypeVar("Body", bound=SamplingFields)
-# Prompts up to this many characters (about a thousand tokens) are decided on the event
-# loop (``_decide``).
+# Prompts up to this many characters (about a thousand tokens), without tools, are decided
+# on the event loop (``_decide``).
 INLINE_DECISION_CHARS = 4096
 
 
@@ -144,10 +144,12 @@ def _as_client_error() -> Iterator[None]:
 
 async def _decide(ctx: RequestService, facts: RequestFacts) -> Decision:
     """Token counting and the classifier are CPU work that grows with the prompt: a long
-    one is decided in the decisions' own threads, so /readyz never queues behind it; a
-    short one (well under a millisecond) on the event loop, where the hop to a thread and
-    back would cost more than the decision (``bench/profile_hot_path.py``)."""
-    if prompt_chars(facts.generation) <= INLINE_DECISION_CHARS:
+    one, or one with tools (their schemas are rendered into the counted prompt, whatever
+    their size), is decided in the decisions' own threads, so /readyz never queues
+    behind it; a short one (well under a millisecond) on the event loop, where the hop to
+    a thread and back would cost more than the decision (``bench/profile_hot_path.py``)."""
+    request = facts.generation
+    if request.tool_use is None and prompt_chars(request) <= INLINE_DECISION_CHARS:
         return ctx.pipeline.decide(facts)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(ctx.decisions, ctx.pipeline.decide, facts)

@@ -17,13 +17,14 @@ def serving_env(front: Front, direct_port: int | None, router_replicas: int) -> 
     ``haproxy``: Ray Serve's throughput mode with its HAProxy front: each router replica
     serves HTTP on its own port (direct ingress), HAProxy balances ``--port`` over them
     (least connections, health-checked), handles use gRPC, user code shares the replica's
-    event loop, and Serve buffers its logs into its log files (JSON request lines
-    included, not on stderr). ``ray-proxy``: Ray's Python proxy actor, plus the replicas'
-    own ports with ``direct_port``. Measured by ``bench/overhead.py``. On one machine a
-    stopping replica need not wait Serve's 30 s draining period, nor a port it freed be
-    quarantined for a restart; HAProxy's stats and Prometheus ports, fixed by default in
-    Ray (8404, 9101, its series are also in Ray's), take free ones so that two servers can
-    share a machine."""
+    event loop, and Serve buffers its own logs into its log files (Switchboard's JSON
+    lines still go to the replica's stderr: ``router.metrics.request_log``).
+    ``ray-proxy``: Ray's Python proxy actor, plus the replicas' own ports with
+    ``direct_port``. Measured by ``bench/overhead.py``. On one machine a stopping replica
+    need not wait Serve's 30 s draining period, nor a port it freed be quarantined for a
+    restart; HAProxy's stats and Prometheus ports, fixed by default in Ray (8404, 9101,
+    its series are also in Ray's), take free ones so that two servers can share a
+    machine."""
     if front == "ray-proxy" and direct_port is None:
         return {}
     env = {
@@ -41,13 +42,14 @@ def serving_env(front: Front, direct_port: int | None, router_replicas: int) -> 
     if front == "haproxy":
         env |= {
             "RAY_SERVE_ENABLE_HA_PROXY": "1",
-            "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
-            "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
         }
     return {name: value for name, value in env.items() if name not in os.environ}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the OS picks it; a server binds it soon after)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

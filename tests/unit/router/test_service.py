@@ -1,6 +1,6 @@
 """The request service's decision step: a short prompt is decided on the event loop (a
-hop to a thread would cost more than the decision), a long one in the decisions' own
-threads, so the event loop never waits behind a long token count."""
+hop to a thread would cost more than the decision), a long one, or one with tools, in
+the decisions' own threads, so the event loop never waits behind a long token count."""
 
 import dataclasses
 from collections.abc import Callable
@@ -28,7 +28,10 @@ class CountingExecutor(ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-async def test_only_a_long_prompt_is_decided_in_a_thread(smol_engine: TransformersEngine) -> None:
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {}}}
+
+
+async def test_only_a_long_prompt_or_tools_go_to_a_thread(smol_engine: TransformersEngine) -> None:
     engines: dict[str, Engine] = {SMOL: smol_engine}
     ctx = context(engines)
     decisions = CountingExecutor()
@@ -36,10 +39,14 @@ async def test_only_a_long_prompt_is_decided_in_a_thread(smol_engine: Transforme
     short = "Name a colour."
     long = "word " * (INLINE_DECISION_CHARS // 5 + 1)
     with serve_api(ctx) as url:
-        for text, submitted in ((short, 0), (long, 1)):
+        # SmolLM2 here takes no tools: the decision that refuses them ran in a thread.
+        cases = ((short, None, 200, 0), (long, None, 200, 1), (short, [TOOL], 400, 2))
+        for text, tools, expected, submitted in cases:
             body = {"model": SMOL, "max_tokens": 1,
                     "messages": [{"role": "user", "content": text}]}  # fmt: skip
+            if tools:
+                body["tools"] = tools
             status, _, raw = await call("POST", f"{url}/v1/chat/completions", body, key=None)
-            assert status == 200, raw
+            assert status == expected, raw
             assert decisions.submitted == submitted
     decisions.shutdown()
