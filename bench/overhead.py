@@ -22,8 +22,9 @@ Per target: non-streamed latency at concurrency 1 (p50/p99; "added" = minus upst
 closed-loop sweeps, non-streamed and streamed (16 tokens, fast upstream), from 1 to 2x
 the router's max_ongoing_requests (req/s, latency, errors); 32 concurrent streams of 50
 tokens paced at 50 tokens/s (TTFT p50/p95). CPU: psutil user+system time of each server
-process by role (Ray proxy actor, router replica, rest of the Ray tree; LiteLLM's tree),
-per request and per relayed SSE chunk, raw and net of the idle rate measured first.
+process by role (the front: HAProxy or Ray's proxy actor; router replica; rest of the Ray
+tree; LiteLLM's or the vLLM Router's tree), per request and per relayed SSE chunk, raw
+and net of the idle rate measured first.
 Checked against the hot-path issue's targets (``bench.overhead_report``).
 
 The load client is this process (asyncio + aiohttp on uvloop, one connection pool).
