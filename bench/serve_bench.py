@@ -103,18 +103,13 @@ async def through_switchboard(
 def fleet(max_ongoing: int | None) -> Path:
     """The default fleet; with ``max_ongoing``, the small model's replica takes that many
     requests and queues as many more, and the router lets that many wait (the fleet's
-    16, 16 and 5 refuse more with a 429: the engine alone has no such limits), and takes
-    load stats up to 10 s old (at 64 streams on 2 cores a stats poll can take over the
-    default 1 s, and stale stats refuse a pinned model: measured, not yet fixed)."""
+    16, 16 and 5 refuse more with a 429: the engine alone has no such limits)."""
     if max_ongoing is None:
         return MODELS_YAML
     raw = default_fleet_raw()
     [small] = [m for m in raw["models"] if m["id"] == MODEL]
     small["deployment"] |= {"max_ongoing_requests": max_ongoing, "max_queued_requests": max_ongoing}
-    small["saturation"] = small.get("saturation", {}) | {
-        "max_waiting_per_replica": max_ongoing,
-        "stale_after_s": 10.0,
-    }
+    small["saturation"] = small.get("saturation", {}) | {"max_waiting_per_replica": max_ongoing}
     folder = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     return write_config(folder / "models.yaml", raw)
 

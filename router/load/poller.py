@@ -3,9 +3,9 @@
 Ray Serve's own routing stats reach the controller only every ~10 s; this asks every
 replica directly (``handle.broadcast("stats")``, which bypasses the bounded queue) so
 the saturation view is a few hundred milliseconds old at most. A failed poll keeps the
-previous snapshot, whose age then makes it stale: stale load counts as saturated. Each
-model's poll may take as long as its snapshot stays fresh (its ``stale_after_s``): an
-answer that late is still usable, one later is not.
+previous snapshot, whose age then makes it stale (``router.load.saturation`` says when
+that counts as saturated). Each model's poll may take as long as its snapshot stays
+fresh (its ``stale_after_s``): an answer that late is still usable, one later is not.
 """
 
 import asyncio

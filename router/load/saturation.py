@@ -3,7 +3,11 @@
 Inputs: the polled per-replica engine stats (running, waiting, KV-cache use), this
 router's own requests in flight to the model, and recent back-pressure refusals. Formula,
 per model, first match wins:
-- no stats yet, or stats older than ``stale_after_s``            -> ``stale``
+- no stats yet, or stats older than ``stale_after_s`` while no request of this router
+  got its first token there within ``stale_after_s`` either       -> ``stale``
+  (a replica busy with a full batch can answer a stats poll late; while it keeps
+  starting streams it is alive, and the last snapshot plus this router's own requests in
+  flight since then still say how loaded it is)
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
 - with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place;
   ``auto``: ``AUTO_TARGET_FACTOR`` times the p95 TTFT measured while the model was idle,
@@ -77,7 +81,7 @@ class SaturationView:
         model, load = self._models[model_id], self._poller.load(model_id)
         rules = model.saturation
         now = self._clock()
-        if load is None or not load.replicas or now - load.polled_at > rules.stale_after_s:
+        if load is None or not load.replicas or self._stale(model_id, load.polled_at, now):
             return Saturation(True, "stale")
         if now - self._refused_at.get(model_id, -float("inf")) < rules.backpressure_hold_s:
             return Saturation(True, "backpressure")
@@ -101,6 +105,12 @@ class SaturationView:
         if kv and max(kv) >= rules.max_kv_cache_usage:
             return Saturation(True, "kv_cache", per_replica, predicted, target_s)
         return Saturation(False, None, per_replica, predicted, target_s)
+
+    def _stale(self, model_id: str, polled_at: float, now: float) -> bool:
+        limit_s = self._models[model_id].saturation.stale_after_s
+        first_token_at = self._ttft[model_id].first_token_at
+        answering = first_token_at is not None and now - first_token_at <= limit_s
+        return now - polled_at > limit_s and not answering
 
     def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> tuple[int, bool]:
         """(requests queued, whether a batch slot is free for one more)."""

@@ -70,6 +70,28 @@ def test_a_failed_poll_keeps_the_old_snapshot_which_then_goes_stale() -> None:
     assert saturation.state(SMOL).reason == "stale"
 
 
+def test_old_stats_are_not_stale_while_the_model_keeps_starting_streams() -> None:
+    """A replica with a full batch can answer the stats poll late; a first token from it
+    within the staleness limit says it is alive, and the last snapshot plus this router's
+    requests in flight since then judge it."""
+    clock = FakeClock()
+    replicas = Replicas(stats(running=1, max_running=4))
+    saturation, poller = view(replicas, clock, max_waiting=0)
+    poll(poller)
+    replicas.fail = True  # every later poll fails (or times out)
+    clock.now += 2.0
+    assert saturation.state(SMOL).reason == "stale"
+    record = saturation.started(SMOL)
+    saturation.first_token(SMOL, record)
+    clock.now += 0.9
+    assert not saturation.state(SMOL).saturated  # a slot free, as far as it knows
+    for _ in range(3):
+        saturation.started(SMOL)
+    assert saturation.state(SMOL).reason == "queue"  # its own requests fill the batch
+    clock.now += 0.2  # and no first token since: nothing says it is alive
+    assert saturation.state(SMOL).reason == "stale"
+
+
 @pytest.mark.parametrize(
     ("replicas", "reason"),
     [
