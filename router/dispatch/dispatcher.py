@@ -148,11 +148,12 @@ class Dispatcher:
             return Skipped(model_id, state.reason or "saturated")
         record = saturation.started(model_id, size, state)
         finished = functools.partial(saturation.finished, model_id, record)
+        saw = functools.partial(saturation.saw, model_id, record)
         handed_off = False  # once the stream exists, its close() reports the finish
         try:
             engine = self._engines[model_id]
             primed = await start_generation(
-                engine, request, model_id, finished, deadline=deadline, on_chunk=record.saw
+                engine, request, model_id, finished, deadline=deadline, on_chunk=saw
             )
             saturation.first_token(model_id, record)
             handed_off = True

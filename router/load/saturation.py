@@ -3,11 +3,11 @@
 Inputs: the polled per-replica engine stats (running, waiting, KV-cache use), this
 router's own requests in flight to the model, and recent back-pressure refusals. Formula,
 per model, first match wins:
-- no stats yet, or stats older than ``stale_after_s`` while no request of this router
-  got its first token there within ``stale_after_s`` either       -> ``stale``
-  (a replica busy with a full batch can answer a stats poll late; while it keeps
-  starting streams it is alive, and the last snapshot plus this router's own requests in
-  flight since then still say how loaded it is)
+- no stats yet, or stats older than ``stale_after_s`` while none of this router's
+  streams from the model gave a chunk within ``stale_after_s`` either -> ``stale``
+  (a replica busy with a full batch can answer a stats poll late; while its streams
+  flow it is alive, and the last snapshot plus this router's own requests in flight
+  since then still say how loaded it is)
 - a full-queue refusal in the last ``backpressure_hold_s``         -> ``backpressure``
 - with a TTFT target (the model's ``ttft_target_s``, or the caller's key's in its place;
   ``auto``: ``AUTO_TARGET_FACTOR`` times the p95 TTFT measured while the model was idle,
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from router.load.poller import LoadPoller
 from router.load.ttft import NOMINAL, InFlight, Prediction, RequestSize, TtftModel
 from router.model_config import LocalModelConfig
-from serving.engine import EngineStats
+from serving.engine import EngineStats, GenerationChunk
 
 MAX_ERROR_SAMPLES = 1000  # kept between two metric reports
 AUTO_TARGET_FACTOR = 2.0  # ``ttft_target_s: auto``: this times the unloaded p95
@@ -61,6 +61,7 @@ class SaturationView:
     ) -> None:
         self._poller, self._models, self._clock = poller, dict(models), clock
         self._refused_at: dict[str, float] = {}
+        self._heard_at: dict[str, float] = {}  # the latest chunk of any stream, per model
         self._ttft = {
             model_id: TtftModel(model.saturation.ttft_quantile)
             for model_id, model in self._models.items()
@@ -108,9 +109,8 @@ class SaturationView:
 
     def _stale(self, model_id: str, polled_at: float, now: float) -> bool:
         limit_s = self._models[model_id].saturation.stale_after_s
-        first_token_at = self._ttft[model_id].first_token_at
-        answering = first_token_at is not None and now - first_token_at <= limit_s
-        return now - polled_at > limit_s and not answering
+        heard_at = self._heard_at.get(model_id, -float("inf"))
+        return now - polled_at > limit_s and now - heard_at > limit_s
 
     def _queued(self, model_id: str, replicas: tuple[EngineStats, ...]) -> tuple[int, bool]:
         """(requests queued, whether a batch slot is free for one more)."""
@@ -150,6 +150,11 @@ class SaturationView:
         toward the model's margin as a request that met the target."""
         with self._lock:
             self._ttft[model_id].margin.observe(met=True)
+
+    def saw(self, model_id: str, record: InFlight, chunk: GenerationChunk) -> None:
+        """A chunk of one of this router's streams from the model: it is alive."""
+        record.saw(chunk)
+        self._heard_at[model_id] = self._clock()
 
     def first_token(self, model_id: str, record: InFlight) -> None:
         with self._lock:

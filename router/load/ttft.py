@@ -158,7 +158,6 @@ class TtftModel:
         self.unloaded_p95_s: float | None = None  # until UNLOADED_MIN idle requests
         self._unloaded: deque[float] = deque(maxlen=UNLOADED_MEMORY)
         self.in_flight: list[InFlight] = []
-        self.first_token_at: float | None = None  # the latest first token of ours
         self._finished_at: deque[float] = deque()  # this router's recent finishes, in order
 
     def predict(
@@ -189,7 +188,7 @@ class TtftModel:
 
     def first_token(self, record: InFlight, now: float) -> float | None:
         """Learn from the first token; the prediction's relative error, if there was one."""
-        record.first_token_at = self.first_token_at = now
+        record.first_token_at = now
         measured, predicted = now - record.started_at, record.predicted
         if predicted is None:
             return None

@@ -6,7 +6,7 @@ import pytest
 
 from router.load.poller import LoadPoller
 from router.load.saturation import SaturationView
-from serving.engine import EngineStats
+from serving.engine import EngineStats, GenerationChunk, Usage
 from tests.builders import smol_only_config
 from tests.clock import FakeClock
 
@@ -70,9 +70,9 @@ def test_a_failed_poll_keeps_the_old_snapshot_which_then_goes_stale() -> None:
     assert saturation.state(SMOL).reason == "stale"
 
 
-def test_old_stats_are_not_stale_while_the_model_keeps_starting_streams() -> None:
-    """A replica with a full batch can answer the stats poll late; a first token from it
-    within the staleness limit says it is alive, and the last snapshot plus this router's
+def test_old_stats_are_not_stale_while_the_models_streams_flow() -> None:
+    """A replica with a full batch can answer the stats poll late; a chunk from it within
+    the staleness limit says it is alive, and the last snapshot plus this router's
     requests in flight since then judge it."""
     clock = FakeClock()
     replicas = Replicas(stats(running=1, max_running=4))
@@ -82,13 +82,14 @@ def test_old_stats_are_not_stale_while_the_model_keeps_starting_streams() -> Non
     clock.now += 2.0
     assert saturation.state(SMOL).reason == "stale"
     record = saturation.started(SMOL)
-    saturation.first_token(SMOL, record)
+    saturation.saw(SMOL, record, GenerationChunk(usage=Usage(3, 2)))
+    assert record.completion_tokens == 2  # the record still learns from its chunks
     clock.now += 0.9
     assert not saturation.state(SMOL).saturated  # a slot free, as far as it knows
     for _ in range(3):
         saturation.started(SMOL)
     assert saturation.state(SMOL).reason == "queue"  # its own requests fill the batch
-    clock.now += 0.2  # and no first token since: nothing says it is alive
+    clock.now += 0.2  # and no chunk since: nothing says it is alive
     assert saturation.state(SMOL).reason == "stale"
 
 
