@@ -6,7 +6,6 @@ and a one-line hint, so an operator fixes the file without reading our source.
 
 import difflib
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from router.config import SwitchboardConfig
+from router.config_errors import ConfigError, ConfigProblem
 from router.routing.scorers import SCORERS
 from serving.config import EngineName
 from serving.weights import missing_weights, model_context_limit, prepared_dir
@@ -41,28 +41,6 @@ _HINTS = {
 }
 _RANGE_HINT = "use a value inside the allowed range"
 _DEFAULT_HINT = "see the configuration reference in README.md"
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    location: str
-    message: str
-    hint: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message} (hint: {self.hint})"
-
-
-class ConfigError(Exception):
-    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
-        super().__init__(source, problems)
-        self.source = source
-        self.problems = problems
-
-    def __str__(self) -> str:
-        lines = [f"invalid configuration {self.source}:"]
-        lines += [f"  {problem}" for problem in self.problems]
-        return "\n".join(lines)
 
 
 def load_config(path: Path, *, engine: EngineName | None = None) -> SwitchboardConfig:

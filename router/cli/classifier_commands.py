@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 from router.classifier.artifact import SHIPPED_ARTIFACT
-from router.config_loader import load_config
 from router.model_config import LocalModelConfig
 from router.training.label_run import grade_only, label_run
 from router.training.labels import (
@@ -48,16 +47,44 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
         action="store_true",
         help="answer nothing: grade the checkpointed answers again and write the label file",
     )
-    make_labels.add_argument("--config", type=Path, default=LABEL_FLEET)
-    make_labels.add_argument("--models-dir", type=Path, default=None)
+    make_labels.add_argument(
+        "--config",
+        type=Path,
+        default=LABEL_FLEET,
+        help="the fleet that answers (default: the shipped label fleet, vLLM's CPU build)",
+    )
+    make_labels.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="prepared model folders (default: $SWITCHBOARD_MODELS_DIR or "
+        "~/.cache/switchboard/models)",
+    )
     make_labels.add_argument(
         "--models", default="smollm2-135m,qwen2.5-coder-0.5b", help="comma-separated model ids"
     )
     make_labels.add_argument("--sources", default=",".join(SOURCES), help="comma-separated")
-    make_labels.add_argument("--evals-per-task", type=int, default=Selection.evals_per_task)
-    make_labels.add_argument("--bigbench-per-task", type=int, default=Selection.bigbench_per_task)
-    make_labels.add_argument("--seed", type=int, default=0)
-    make_labels.add_argument("--out", type=Path, default=SHIPPED_LABELS)
+    make_labels.add_argument(
+        "--evals-per-task",
+        type=int,
+        default=Selection.evals_per_task,
+        help="prompts per task of the OpenAI evals registry (default %(default)s)",
+    )
+    make_labels.add_argument(
+        "--bigbench-per-task",
+        type=int,
+        default=Selection.bigbench_per_task,
+        help="prompts per BIG-bench task (default %(default)s)",
+    )
+    make_labels.add_argument(
+        "--seed", type=int, default=0, help="which prompts each task gives (default 0)"
+    )
+    make_labels.add_argument(
+        "--out",
+        type=Path,
+        default=SHIPPED_LABELS,
+        help="the label file to write (default: the shipped one)",
+    )
     make_labels.add_argument(
         "--checkpoint", type=Path, default=None, help="default: <out> with .checkpoint.jsonl"
     )
@@ -73,9 +100,24 @@ def _add_train(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -
         "leave-one-source-out evaluation to routing_eval_<date>.{json,md,png} (when the "
         "labels come from two or more sources) and save the artifact, trained on all of them.",
     )
-    make_predictor.add_argument("--labels", type=Path, default=SHIPPED_LABELS)
-    make_predictor.add_argument("--out", type=Path, default=SHIPPED_ARTIFACT)
-    make_predictor.add_argument("--report-dir", type=Path, default=Path("bench/results"))
+    make_predictor.add_argument(
+        "--labels",
+        type=Path,
+        default=SHIPPED_LABELS,
+        help="graded labels to train on (default: the shipped ones)",
+    )
+    make_predictor.add_argument(
+        "--out",
+        type=Path,
+        default=SHIPPED_ARTIFACT,
+        help="the artifact to write (default: the shipped one, which the router loads)",
+    )
+    make_predictor.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("bench/results"),
+        help="where the evaluation goes (default: bench/results)",
+    )
     make_predictor.add_argument(
         "--config",
         type=Path,
@@ -83,7 +125,10 @@ def _add_train(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -
         help="the fleet the labels were answered by: its quality tiers place the models",
     )
     make_predictor.add_argument(
-        "--encoder", default="static", choices=("static", "shape", "minilm")
+        "--encoder",
+        default="static",
+        choices=("static", "shape", "minilm"),
+        help="how prompts become features (default static; README 'Routing')",
     )
     make_predictor.add_argument(
         "--label-hours", type=float, default=None, help="the label run's duration, for the report"
@@ -92,6 +137,7 @@ def _add_train(actions: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 
 
 def _label(args: argparse.Namespace) -> int:
+    from router.config_loader import load_config  # its checks import transformers
     from serving.weights import default_models_dir
 
     config = load_config(args.config)
@@ -142,6 +188,7 @@ async def _answer(
 
 def _train(args: argparse.Namespace) -> int:
     # Imported here: scikit-learn, matplotlib and torch take seconds to load.
+    from router.config_loader import load_config
     from router.training.train import LabelledModels
     from router.training.training_run import TrainingRequest, run_training
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import yaml
 
-from router.config_loader import load_config
-
 
 def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     config = commands.add_parser("config", help="derive deployment files from a config")
@@ -38,9 +36,10 @@ def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
 
 
 def _serve_config(args: argparse.Namespace) -> int:
-    # Imported here: it imports Ray, which takes seconds and the other commands don't need.
+    # Imported here: Ray and transformers take seconds, and --help needs neither.
     from router.app import SwitchboardArgs
     from router.cli.serve_config import serve_config
+    from router.config_loader import load_config
 
     config = load_config(args.config)
     app_args = SwitchboardArgs(

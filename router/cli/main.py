@@ -1,18 +1,24 @@
-"""``switchboard``: serve the fleet, prepare model weights, check a config."""
+"""``switchboard``: serve the fleet, prepare model weights, check a config.
+
+Building the parser imports nothing heavy (no transformers, torch or Ray: seconds each),
+so ``--help`` and ``--version`` answer at once; each command imports what it runs.
+"""
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
 import typing
 from pathlib import Path
 
+from router.cli.arguments import add_config_args
 from router.cli.capacity_command import add_command as add_capacity_command
 from router.cli.classifier_commands import add_commands as add_router_commands
 from router.cli.config_command import add_command as add_config_command
 from router.cli.front import FRONTS
 from router.cli.route_command import add_command as add_route_command
-from router.config_loader import ConfigError, check_weights, load_config
+from router.config_errors import ConfigError
 from serving.config import EngineName
 from serving.weights import WeightsError, default_models_dir, prepare_model
 
@@ -38,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="switchboard",
         description="Self-hosted multi-model LLM router with an OpenAI-compatible API.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {importlib.metadata.version('switchboard')}",
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -46,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Start an embedded local Ray, deploy the app built from the config, "
         "print the URL when every model is ready, and shut down cleanly on Ctrl-C.",
     )
-    _config_args(serve)
+    add_config_args(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     serve.add_argument(
@@ -89,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "to a safetensors folder with tokenizer and chat template, and verify it. "
         "Models already prepared are skipped.",
     )
-    _config_args(prepare)
+    add_config_args(prepare)
     prepare.add_argument("--only", action="append", metavar="MODEL_ID", help="limit to these")
     prepare.set_defaults(func=_prepare)
 
@@ -97,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="validate a config file and its prepared weights, then exit",
     )
-    _config_args(check)
+    add_config_args(check)
     check.set_defaults(func=_check)
     add_route_command(commands)
     add_router_commands(commands)
@@ -106,27 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path("models.yaml"),
-        help="fleet config (default: ./models.yaml)",
-    )
-    parser.add_argument(
-        "--models-dir",
-        type=Path,
-        default=None,
-        help="prepared model folders (default: $SWITCHBOARD_MODELS_DIR "
-        "or ~/.cache/switchboard/models)",
-    )
-
-
 def _models_dir(args: argparse.Namespace) -> Path:
     return args.models_dir or default_models_dir()
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from router.config_loader import load_config  # its checks import transformers
+
     config = load_config(args.config)
     for model in config.models:
         if not args.only or model.id in args.only:
@@ -136,6 +133,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from router.config_loader import check_weights, load_config  # imports transformers
+
     config = load_config(args.config)
     check_weights(config, _models_dir(args), source=str(args.config))
     print(

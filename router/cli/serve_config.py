@@ -17,7 +17,7 @@ from ray.serve.schema import ServeDeploySchema
 
 from router.app import APP_NAME, SwitchboardArgs, build_app, router_options
 from router.config import SwitchboardConfig
-from router.config_loader import ConfigError, ConfigProblem
+from router.config_errors import ConfigError, ConfigProblem
 from serving.replica import deployment_options
 
 IMPORT_PATH = f"{build_app.__module__}:{build_app.__name__}"

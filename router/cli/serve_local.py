@@ -18,7 +18,8 @@ from router.app import APP_NAME, SwitchboardArgs, build_app
 from router.auth import ApiKeyAuth
 from router.cli.front import Front, serving_env
 from router.config import SwitchboardConfig
-from router.config_loader import ConfigError, ConfigProblem, check_weights, load_config
+from router.config_errors import ConfigError, ConfigProblem
+from router.config_loader import check_weights, load_config
 from serving.config import EngineName
 from serving.engines import ENGINES
 from serving.external_engine import ExternalEngine

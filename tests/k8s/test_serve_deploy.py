@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from harness.ports import free_port, listener
-from router.config_loader import ConfigError, check_weights, load_config
+from router.config_errors import ConfigError
+from router.config_loader import check_weights, load_config
 from serving.weights import default_models_dir
 from tests.k8s.manifests import OVERLAYS_DIR, render, serve_document, the_one
 

@@ -5,7 +5,8 @@ import pytest
 import yaml
 
 from harness.configs import MODELS_YAML, default_fleet_raw
-from router.config_loader import ConfigError, check_weights, load_config, parse_config
+from router.config_errors import ConfigError
+from router.config_loader import check_weights, load_config, parse_config
 from router.training.labels import LABEL_FLEET
 from serving.weights import default_models_dir
 

@@ -8,7 +8,8 @@ from harness.configs import MODELS_YAML, REPO
 from router.app import SwitchboardArgs
 from router.cli.main import main
 from router.cli.serve_config import check_serve_config, serve_config
-from router.config_loader import ConfigError, load_config
+from router.config_errors import ConfigError
+from router.config_loader import load_config
 
 GPU_FLEET = REPO / "models.gpu.yaml"
 IN_POD = SwitchboardArgs(config_path="/config/models.yaml", models_dir="/models")

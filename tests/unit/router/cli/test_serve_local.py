@@ -4,7 +4,8 @@ import pytest
 
 from harness.configs import MODELS_YAML
 from router.cli.serve_local import _check_environment
-from router.config_loader import ConfigError, load_config
+from router.config_errors import ConfigError
+from router.config_loader import load_config
 
 
 def test_external_provider_without_its_model_env_fails_before_deploying(

@@ -1,0 +1,21 @@
+"""Arguments more than one command takes."""
+
+import argparse
+from pathlib import Path
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--models-dir``, as a command that reads a fleet here takes them."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("models.yaml"),
+        help="fleet config (default: ./models.yaml)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="prepared model folders (default: $SWITCHBOARD_MODELS_DIR "
+        "or ~/.cache/switchboard/models)",
+    )
