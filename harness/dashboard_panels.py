@@ -1,5 +1,6 @@
 """The shipped Grafana dashboard's panels and their PromQL, made concrete for a plain
-Prometheus (what Grafana substitutes before it sends a query)."""
+Prometheus (what Grafana substitutes before it sends a query); which series PromQL names
+that Switchboard does not export."""
 
 import json
 import math
@@ -11,6 +12,7 @@ from typing import Any
 from harness.configs import REPO
 
 DASHBOARD = REPO / "k8s" / "dashboards" / "switchboard.json"
+_DECLARATIONS = (REPO / "router" / "metrics" / "router_metrics.py", REPO / "serving" / "metrics.py")
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,10 @@ def finite_points(series: list[dict[str, Any]]) -> int:
     """Points that are numbers (``histogram_quantile`` over an idle window gives NaN)."""
     values = [v for s in series for _, v in s.get("values", [s.get("value", (0, "NaN"))])]
     return sum(math.isfinite(float(v)) for v in values)
+
+
+def undeclared_series(exprs: list[str]) -> list[str]:
+    """The ``ray_switchboard_*`` series these queries name that no metric declares."""
+    declared = "".join(path.read_text() for path in _DECLARATIONS)
+    named = {n for expr in exprs for n in re.findall(r"ray_(switchboard_\w+)", expr)}
+    return sorted(n for n in named if f'"{re.sub(r"_(bucket|total)$", "", n)}"' not in declared)

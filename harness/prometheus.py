@@ -1,5 +1,6 @@
 """A real Prometheus server (Debian's ``prometheus`` package) as a subprocess, scraping
-given targets every second, with a tiny client for its HTTP query API."""
+given targets every second, with a tiny client for its HTTP query API; and one scrape of
+a metrics endpoint, parsed."""
 
 import json
 import os
@@ -11,6 +12,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Self
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from harness.ports import free_port
 
@@ -113,3 +117,10 @@ class PrometheusProcess:
             if result or time.monotonic() > deadline:
                 return result
             time.sleep(1)
+
+
+def scrape(url: str) -> list[Sample]:
+    """Every sample a metrics endpoint serves now."""
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        text = reply.read().decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]

@@ -2,8 +2,10 @@
 moves between versions).
 
 Unknown fields are accepted (``extra="allow"``): real clients send fields we do not
-model. Fields we model but cannot honour are rejected with a named 400 instead of being
-silently ignored (see ``unsupported_fields``).
+model. None is dropped: they travel with the request (``passthrough``), an external
+provider gets them unchanged, and routing chooses a local model only where they change
+nothing (``router.routing.filters.request_fields``). Fields we model but cannot honour
+are rejected with a named 400 (``router.http.translate``).
 """
 
 from typing import Any, Literal
@@ -91,6 +93,12 @@ class SamplingFields(OpenAIModel):
     seed: int | None = Field(None, ge=-(2**63), lt=2**64)
     user: str | None = None
     metadata: dict[str, str] | None = None  # routing rules may match on it
+    # Honoured by engines that list them (vLLM), passed on to providers; vLLM's ranges.
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    repetition_penalty: float | None = Field(None, gt=0, le=1e6)
+    top_k: int | None = Field(None, ge=-1, le=2**31 - 1)
+    min_p: float | None = Field(None, ge=0, le=1)
 
     def has_images(self) -> bool:
         return False
@@ -110,7 +118,18 @@ class SamplingFields(OpenAIModel):
             seed=self.seed,
             n=self.n or 1,
             stop=self.stop_sequences(),
+            frequency_penalty=self.frequency_penalty or 0.0,
+            presence_penalty=self.presence_penalty or 0.0,
+            repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
+            top_k=max(self.top_k or 0, 0),  # -1 and 0 both mean off
+            min_p=self.min_p or 0.0,
         )
+
+    def passthrough(self) -> dict[str, Any]:
+        """The fields nothing here models, as sent; a null one is unset."""
+        return {
+            name: value for name, value in (self.model_extra or {}).items() if value is not None
+        }
 
 
 class ChatCompletionRequest(SamplingFields):

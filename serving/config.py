@@ -171,6 +171,11 @@ class ProviderEngineConfig(StrictModel):
     supports_tools: bool = False
     vision: bool = False
     json_output: bool = Field(False, description="honours `response_format` JSON modes")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens",
+        description="the field the completion budget is sent in: OpenAI's reasoning models "
+        "take only `max_completion_tokens`; most compatible servers know `max_tokens`",
+    )
     max_concurrency: int = Field(64, ge=1, description="in-flight requests per router replica")
     timeouts: ExternalTimeouts = ExternalTimeouts()
 

@@ -24,6 +24,29 @@ class SamplingOptions:
     seed: int | None = None
     n: int = 1
     stop: tuple[str, ...] = ()
+    # Optional adjustments (vLLM's names and ranges); an engine lists those it honours.
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    top_k: int = 0  # 0: off
+    min_p: float = 0.0
+
+    def adjustments(self) -> dict[str, float]:
+        """The optional adjustments set away from their neutral value, by name."""
+        return {
+            name: getattr(self, name)
+            for name, neutral in NEUTRAL_ADJUSTMENTS.items()
+            if getattr(self, name) != neutral
+        }
+
+
+NEUTRAL_ADJUSTMENTS: Mapping[str, float] = {
+    "frequency_penalty": 0.0,
+    "presence_penalty": 0.0,
+    "repetition_penalty": 1.0,
+    "top_k": 0,
+    "min_p": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,9 @@ class GenerationRequest:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     json_output: JsonOutput | None = None  # engines that cannot guarantee it must refuse
     tool_use: ToolUse | None = None  # engines without tool calling must refuse
+    # Request fields nothing here models, as the client sent them: an external provider
+    # gets them unchanged; a local model is not chosen unless they change nothing.
+    passthrough: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

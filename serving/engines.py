@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.config import EngineName, LocalEngineConfig
-from serving.engine import Engine
+from serving.engine import NEUTRAL_ADJUSTMENTS, Engine
+
+VLLM_ADJUSTMENTS = frozenset(NEUTRAL_ADJUSTMENTS)  # SamplingParams takes each by its name
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class EngineSpec:
     load: Callable[[LocalEngineConfig, Path], Engine]  # the model, its prepared weights
     extra: str | None  # the optional package it needs (checked before serving)
     json_output: bool  # can guarantee ``response_format`` JSON (constrained decoding)
+    adjustments: frozenset[str] = frozenset()  # ``SamplingOptions.adjustments`` honoured
 
 
 def _transformers(model: LocalEngineConfig, folder: Path) -> Engine:
@@ -40,12 +43,13 @@ def _vllm(model: LocalEngineConfig, folder: Path) -> Engine:
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
         args=model.vllm,
+        name=model.id,
     )
 
 
 ENGINES: Mapping[EngineName, EngineSpec] = {
     "transformers": EngineSpec(_transformers, extra=None, json_output=True),
-    "vllm": EngineSpec(_vllm, extra="vllm", json_output=True),
+    "vllm": EngineSpec(_vllm, extra="vllm", json_output=True, adjustments=VLLM_ADJUSTMENTS),
 }
 
 

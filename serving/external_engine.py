@@ -138,9 +138,10 @@ class ExternalEngine:
         try:
             # The first-byte budget counts from the request start, connection included.
             async with asyncio.timeout(timeouts.first_byte_s):
-                response = await session.post(
-                    f"{self.base_url}/{route}", json=request_payload(request, self.upstream_model)
+                payload = request_payload(
+                    request, self.upstream_model, self.config.max_tokens_field
                 )
+                response = await session.post(f"{self.base_url}/{route}", json=payload)
         except aiohttp.ConnectionTimeoutError as exc:
             raise EngineUnavailable(
                 f"connect timeout ({timeouts.connect_s} s) to the upstream provider"

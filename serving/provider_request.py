@@ -14,18 +14,22 @@ def jsonable(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def request_payload(request: GenerationRequest, model: str) -> dict[str, Any]:
+def request_payload(
+    request: GenerationRequest, model: str, max_tokens_field: str = "max_tokens"
+) -> dict[str, Any]:
+    """``max_tokens_field``: the provider's name for the completion budget."""
     options: SamplingOptions = request.sampling
-    payload: dict[str, Any] = {"model": model, "stream": True}
+    # The fields Switchboard does not model first, so that none replaces one it does.
+    payload: dict[str, Any] = {**request.passthrough, "model": model, "stream": True}
     if isinstance(request.prompt, ChatPrompt):
         payload["messages"] = request.prompt.messages
     else:
         payload["prompt"] = request.prompt.text
     payload["stream_options"] = {"include_usage": True}
-    # max_tokens rather than max_completion_tokens: every OpenAI-compatible server knows it.
     if options.max_tokens is not None:
-        payload["max_tokens"] = options.max_tokens
+        payload[max_tokens_field] = options.max_tokens
     payload.update(temperature=options.temperature, top_p=options.top_p, n=options.n)
+    payload.update(options.adjustments())
     if options.seed is not None:
         payload["seed"] = options.seed
     if options.stop:

@@ -40,7 +40,7 @@ from serving.prompts import encode_prompt
 from serving.tool_output import ToolOutput, tool_output
 from serving.vllm_output import OutputStream
 from serving.vllm_requests import sampling_params, vllm_errors
-from serving.vllm_setup import LoadGauge, set_cpu_env, stat_logger_class
+from serving.vllm_setup import LoadGauge, set_cpu_env, stat_loggers
 from serving.vllm_tools import auto_output
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,10 @@ class VllmEngine:
         context_window: int,
         max_output_tokens: int | None,
         args: VllmEngineArgs,
+        name: str | None = None,
     ) -> "VllmEngine":
-        """Start vLLM's engine (its EngineCore runs in a spawned process) on a prepared folder."""
+        """Start vLLM's engine (its EngineCore runs in a spawned process) on a prepared folder;
+        ``name``: the model id its metrics carry as ``model_name`` (default: the folder)."""
         set_cpu_env(args)  # read when the engine is configured: set them first
         vllm = importlib.import_module("vllm")
         kwargs: dict[str, Any] = {
@@ -87,6 +89,8 @@ class VllmEngine:
             "gpu_memory_utilization": args.gpu_memory_utilization,
             "enforce_eager": args.enforce_eager,
         }
+        if name is not None:
+            kwargs["served_model_name"] = name
         if args.max_num_seqs is not None:
             kwargs["max_num_seqs"] = args.max_num_seqs
         if args.tensor_parallel_size > 1:
@@ -95,7 +99,7 @@ class VllmEngine:
             kwargs["distributed_executor_backend"] = "mp"
         gauge = LoadGauge()
         engine = vllm.AsyncLLMEngine.from_engine_args(
-            vllm.AsyncEngineArgs(**kwargs), stat_loggers=[stat_logger_class(gauge)]
+            vllm.AsyncEngineArgs(**kwargs), stat_loggers=stat_loggers(gauge)
         )
         logger.info("vLLM %s serving %s (%s)", vllm.__version__, model_dir, args.dtype)
         return cls(

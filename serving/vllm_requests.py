@@ -35,6 +35,7 @@ def sampling_params(request: GenerationRequest, max_tokens: int, n: int) -> Any:
         stop=list(sampling.stop),
         max_tokens=max_tokens,
         output_kind=params.RequestOutputKind.DELTA,
+        **sampling.adjustments(),
         **extra,
     )
 

@@ -1,5 +1,6 @@
-"""Starting vLLM's engine: the environment its CPU build reads, and the stat logger that
-feeds ``LoadGauge``, the scheduler snapshot behind ``VllmEngine.stats``.
+"""Starting vLLM's engine: the environment its CPU build reads, the stat logger that
+feeds ``LoadGauge``, the scheduler snapshot behind ``VllmEngine.stats``, and, inside Ray,
+vLLM's own metrics exported through Ray's metrics agent.
 
 Like ``serving.vllm_engine``, this module imports vLLM only inside functions.
 """
@@ -7,6 +8,7 @@ Like ``serving.vllm_engine``, this module imports vLLM only inside functions.
 import importlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -78,3 +80,17 @@ def stat_logger_class(gauge: LoadGauge) -> Callable[[Any, int], Any]:
             pass
 
     return SwitchboardStatLogger
+
+
+def stat_loggers(gauge: LoadGauge) -> list[Any]:
+    """What vLLM reports its stats to: ``gauge``; and inside a Ray worker (a Serve
+    replica) vLLM's own Prometheus metrics through Ray's metrics agent, the one port that
+    exports every replica's series (``ray_vllm_*`` beside ``ray_switchboard_*``), as Ray
+    Serve LLM does. Outside Ray, vLLM's default prometheus_client registry stays."""
+    loggers: list[Any] = [stat_logger_class(gauge)]
+    ray = sys.modules.get("ray")  # a Ray worker has it imported; nothing else needs it
+    if ray is not None and ray.is_initialized():
+        loggers.append(
+            importlib.import_module("vllm.v1.metrics.ray_wrappers").RayPrometheusStatLogger
+        )
+    return loggers

@@ -35,6 +35,7 @@ def chat_request(body: ChatCompletionRequest, request_id: str) -> GenerationRequ
         sampling=sampling,
         json_output=json_output(body.response_format),
         tool_use=tool_use(body.tools, body.tool_choice, body.parallel_tool_calls is not False),
+        passthrough=body.passthrough(),
     )
 
 
@@ -110,7 +111,10 @@ def completion_request(body: CompletionRequest, request_id: str) -> GenerationRe
         raise InvalidRequest("`best_of` other than `n` is not supported.", param="best_of")
     sampling = body.sampling(body.max_tokens)
     return GenerationRequest(
-        request_id=request_id, prompt=TextPrompt(prompts[0]), sampling=sampling
+        request_id=request_id,
+        prompt=TextPrompt(prompts[0]),
+        sampling=sampling,
+        passthrough=body.passthrough(),
     )
 
 

@@ -10,6 +10,10 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
 - ``switchboard_ttft_seconds{model}``, ``switchboard_tpot_seconds{model}``,
   ``switchboard_e2e_seconds{model}``: from the router's receipt of the request.
 - ``switchboard_prompt_tokens{model}``, ``switchboard_completion_tokens{model}``.
+- Usage by key name (``unnamed`` for keys without one, and with auth off; names come
+  from the config, so the label set stays bounded): ``switchboard_key_requests{key}``
+  (requests served, whatever their outcome), ``switchboard_key_tokens{key, kind}``
+  (``kind`` prompt or completion) and ``switchboard_key_estimated_cost{key}``.
 - ``switchboard_overflow{model, reason, target}``: served by ``target`` instead of the
   chosen ``model``; ``reason`` is why the chosen model was skipped (queue, stale, ...).
 - ``switchboard_estimated_cost{model}`` and ``switchboard_baseline_cost{model}``: the
@@ -94,6 +98,16 @@ class RouterMetrics:
         self.cost = instruments.counter(
             "switchboard_estimated_cost", "Estimated cost of served tokens", by_model
         )
+        by_key = ("key",)
+        self.key_requests = instruments.counter(
+            "switchboard_key_requests", "Requests served by key name", by_key
+        )
+        self.key_tokens = instruments.counter(
+            "switchboard_key_tokens", "Tokens served by key name and kind", ("key", "kind")
+        )
+        self.key_cost = instruments.counter(
+            "switchboard_key_estimated_cost", "Estimated cost of served tokens by key name", by_key
+        )
         self.external_spend = instruments.counter(
             "switchboard_external_spend", "Cost of external providers' answers by key",
             ("key", "model"))  # fmt: skip
@@ -158,8 +172,9 @@ class RouterMetrics:
     def served(
         self, served: "ServedBy", outcome: str, ttft_s: float, e2e_s: float, usage: Usage | None
     ) -> None:
-        model = {"model": served.model_id}
+        model, key = {"model": served.model_id}, {"key": served.key or "unnamed"}
         self.requests.inc(1, {**model, "route": served.route, "outcome": outcome})
+        self.key_requests.inc(1, key)
         self.ttft.observe(ttft_s, model)
         self.e2e.observe(e2e_s, model)
         if usage is None:
@@ -170,10 +185,13 @@ class RouterMetrics:
         self.completion_tokens.inc(usage.completion_tokens, model)
         cost = self._prices[served.model_id].of(usage.prompt_tokens, usage.completion_tokens)
         self.cost.inc(cost, model)
+        self.key_tokens.inc(usage.prompt_tokens, {**key, "kind": "prompt"})
+        self.key_tokens.inc(usage.completion_tokens, {**key, "kind": "completion"})
+        self.key_cost.inc(cost, key)
         baseline = self._baseline.of(usage.prompt_tokens, usage.completion_tokens)
         self.baseline_cost.inc(baseline, model)
         if served.model_id in self._external:
-            self.external_spend.inc(cost, {**model, "key": served.key or "unnamed"})
+            self.external_spend.inc(cost, {**model, **key})
 
     def report_load(
         self,

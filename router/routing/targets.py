@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from router.config import SwitchboardConfig
 from router.model_config import Cost, ExternalProviderConfig, LocalModelConfig
+from serving.engine import NEUTRAL_ADJUSTMENTS
 from serving.engines import ENGINES
 
 
@@ -19,6 +20,7 @@ class RouteTarget:
     supports_tools: bool
     vision: bool
     json_output: bool  # can guarantee `response_format` JSON
+    adjustments: frozenset[str]  # the sampling adjustments it honours (or is sent)
 
 
 def route_targets(config: SwitchboardConfig, enabled: set[str]) -> tuple[RouteTarget, ...]:
@@ -39,6 +41,7 @@ def _local(model: LocalModelConfig) -> RouteTarget:
         supports_tools=model.supports_tools,
         vision=model.vision,
         json_output=ENGINES[model.engine].json_output,
+        adjustments=ENGINES[model.engine].adjustments,
     )
 
 
@@ -53,4 +56,5 @@ def _external(provider: ExternalProviderConfig) -> RouteTarget:
         supports_tools=provider.supports_tools,
         vision=provider.vision,
         json_output=provider.json_output,
+        adjustments=frozenset(NEUTRAL_ADJUSTMENTS),
     )

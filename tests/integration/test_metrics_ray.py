@@ -5,18 +5,17 @@ the request counts summed over router replicas equal the requests sent."""
 import asyncio
 import os
 import time
-import urllib.request
 from collections.abc import Iterator
 from unittest.mock import patch
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from harness.configs import smol_only_raw, write_config
 from harness.fake_provider.process import FakeProviderProcess
 from harness.ports import free_port
+from harness.prometheus import scrape
 from harness.ray_app import running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,12 +40,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         # The local Ray's workers inherit the environment.
         with patch.dict(os.environ, env), running_app(config, metrics_port=metrics_port) as url:
             yield url, f"http://127.0.0.1:{metrics_port}/metrics"
-
-
-def scrape(url: str) -> list[Sample]:
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        text = reply.read().decode()
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
 
 def series(samples: list[Sample], name: str, **labels: str) -> list[Sample]:

@@ -1,7 +1,9 @@
 """The vLLM engine through the real stack: router deployment -> model deployment running
 vLLM's CPU build in-process -> SmolLM2 (fp32, eager), over Serve's HTTP proxy."""
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from ray import serve
 
 from harness.configs import default_fleet_raw, write_config
+from harness.ports import free_port
+from harness.prometheus import scrape
 from harness.ray_app import running_app
 from serving.engine import EngineStats
 
@@ -18,6 +22,7 @@ SMOL = "smollm2-135m"
 QWEN = "qwen2.5-coder-0.5b"
 # fp32 and eager on CPU; each engine gets its own core and 1 GiB of KV cache.
 VLLM_CPU = {"dtype": "float32", "enforce_eager": True, "cpu_kv_cache_gib": 1}
+METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         max_output_tokens=256,
     )
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)
-    with running_app(config) as url:
+    with running_app(config, metrics_port=METRICS_PORT) as url:
         yield url
 
 
@@ -215,3 +220,20 @@ async def test_auto_tool_choice_with_qwen_template(base_url: str) -> None:
         json.loads(call["function"]["arguments"])
     else:
         assert choice["finish_reason"] in {"stop", "length"} and choice["message"]["content"]
+
+
+async def test_vllm_metrics_are_exported_beside_switchboards(base_url: str) -> None:
+    """vLLM's own engine metrics, per model replica, on Ray's one metrics port."""
+    status, _ = await post(f"{base_url}/v1/chat/completions", chat("Hi", max_tokens=4))
+    assert status == 200
+    deadline = time.monotonic() + 60  # Ray's metrics agent exports every few seconds
+    while True:
+        samples = scrape(f"http://127.0.0.1:{METRICS_PORT}/metrics")
+        served = [s for s in samples if s.name == "ray_vllm_request_success_total"]
+        if served or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(2)
+    names = {s.name for s in samples}
+    assert sum(s.value for s in served) >= 1, sorted(n for n in names if "vllm" in n)[:20]
+    assert "ray_switchboard_requests_total" in names
+    assert {s.labels.get("model_name") for s in served} >= {SMOL}

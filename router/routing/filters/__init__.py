@@ -5,6 +5,7 @@ refusal of the model that passed the most filters (see ``pipeline``)."""
 from router.routing.filters.context_window import ContextWindowFilter
 from router.routing.filters.data_locality import DataLocalityFilter
 from router.routing.filters.key_policy import KeyPolicyFilter
+from router.routing.filters.request_fields import RequestFieldsFilter
 from router.routing.filters.response_format import ResponseFormatFilter
 from router.routing.filters.rule_restriction import RuleRestrictionFilter
 from router.routing.filters.tool_support import ToolSupportFilter
@@ -20,5 +21,6 @@ def default_filters() -> tuple[TargetFilter, ...]:
         VisionFilter(),
         ToolSupportFilter(),
         ResponseFormatFilter(),
+        RequestFieldsFilter(),
         ContextWindowFilter(),
     )

@@ -71,9 +71,11 @@ MakeEngine = Callable[..., ExternalEngine]
 async def make_engine(fakes: dict[str, FakeProviderProcess]) -> AsyncIterator[MakeEngine]:
     engines: list[ExternalEngine] = []
 
-    def make(name: str = "main", api_key: str | None = KEY) -> ExternalEngine:
+    def make(
+        name: str = "main", api_key: str | None = KEY, config: ProviderEngineConfig = CONFIG
+    ) -> ExternalEngine:
         base_url = fakes[name].base_url if name in fakes else name
-        engines.append(ExternalEngine(base_url, api_key, "upstream-model", CONFIG))
+        engines.append(ExternalEngine(base_url, api_key, "upstream-model", config))
         return engines[-1]
 
     yield make
@@ -194,6 +196,31 @@ async def test_hang_fires_first_byte_timeout(make_engine: MakeEngine) -> None:
         await collect(engine, chat("hi"))
     assert 0.4 < time.monotonic() - start < 2.0
     assert (await engine.stats()).running == 0
+
+
+async def test_unmodelled_fields_and_adjustments_reach_the_provider_unchanged(
+    make_engine: MakeEngine, fakes: dict
+) -> None:
+    passthrough = {"logit_bias": {"50256": -100}, "reasoning_effort": "low", "model": "evil"}
+    request = replace(
+        chat("hi there", max_tokens=5, frequency_penalty=0.5, top_k=40),
+        passthrough=passthrough,
+    )
+    await collect(make_engine(), request)
+    body = fakes["main"].get("/last_request")["body"]
+    assert body["logit_bias"] == {"50256": -100} and body["reasoning_effort"] == "low"
+    assert body["model"] == "upstream-model"  # a field Switchboard sets is never replaced
+    assert (body["frequency_penalty"], body["top_k"], body["max_tokens"]) == (0.5, 40, 5)
+    assert "presence_penalty" not in body and "min_p" not in body  # neutral: not sent
+
+
+async def test_a_provider_may_take_the_budget_as_max_completion_tokens(
+    make_engine: MakeEngine, fakes: dict
+) -> None:
+    config = CONFIG.model_copy(update={"max_tokens_field": "max_completion_tokens"})
+    await collect(make_engine(config=config), chat("one two three", max_tokens=2))
+    body = fakes["main"].get("/last_request")["body"]
+    assert body["max_completion_tokens"] == 2 and "max_tokens" not in body
 
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}

@@ -23,18 +23,23 @@ SECRET = "the launch code is 0000"
 
 
 @pytest.fixture(scope="module")
-def api(smol_engine: TransformersEngine) -> Iterator[str]:
+def fake() -> Iterator[FakeProviderProcess]:
+    with FakeProviderProcess("--rate-limit-rate", "0") as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def api(smol_engine: TransformersEngine, fake: FakeProviderProcess) -> Iterator[str]:
     raw = smol_only_raw()
     raw["auth"]["keys"] = {"team": {"allowed_models": [SMOL]}, "batch": {"group": "batch"}}
     raw["router"]["rules"] = [
         {"name": "batch-stays-local", "when": {"key_groups": ["batch"]},
          "then": {"forbid_external": True}},
     ]  # fmt: skip
-    with FakeProviderProcess("--rate-limit-rate", "0") as fake:
-        engines: dict[str, Engine] = {SMOL: smol_engine, "external": external(fake)}
-        keys = (f"open:{OPEN}", f"team:{TEAM}", f"batch:{BATCH}")
-        with serve_api(context(engines, keys=keys, config=parse_config(raw))) as url:
-            yield url
+    engines: dict[str, Engine] = {SMOL: smol_engine, "external": external(fake)}
+    keys = (f"open:{OPEN}", f"team:{TEAM}", f"batch:{BATCH}")
+    with serve_api(context(engines, keys=keys, config=parse_config(raw))) as url:
+        yield url
 
 
 async def ask(
@@ -89,6 +94,23 @@ async def test_tools_go_to_the_provider_unless_a_rule_keeps_the_key_local(api: s
     assert headers["x-switchboard-route"] == "only-candidate"
     status, _, raw = await ask(api, key=BATCH, tools=[TOOL], tool_choice="required")
     assert status == 400 and error_of(raw)["param"] == "tools"  # never sent out
+
+
+async def test_fields_a_local_model_cannot_honour_go_to_the_provider_unchanged(
+    api: str, fake: FakeProviderProcess
+) -> None:
+    """SmolLM2 runs on the transformers engine here, which honours no penalty."""
+    fields = {"presence_penalty": 0.5, "logit_bias": {"7": -100}, "reasoning_effort": "low"}
+    status, headers, _ = await ask(api, max_tokens=4, **fields)
+    assert status == 200 and headers["x-switchboard-model"] == "external"
+    sent = fake.get("/last_request")["body"]
+    assert {name: sent[name] for name in fields} == fields
+    status, _, raw = await ask(api, SMOL, max_tokens=4, **fields)
+    assert status == 400 and error_of(raw)["param"] == "logit_bias"
+    # Neutral values and a hosted API's options change nothing: the local model answers.
+    neutral = {"presence_penalty": 0, "store": False, "logit_bias": {}, "audio": None}
+    status, headers, _ = await ask(api, SMOL, max_tokens=4, **neutral)
+    assert status == 200 and headers["x-switchboard-model"] == SMOL
 
 
 async def test_context_window_counts_exactly_and_names_the_numbers(api: str) -> None:

@@ -1,6 +1,7 @@
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from router.errors import InvalidRequest
 from router.http.translate import chat_request, completion_request
@@ -39,12 +40,27 @@ def test_max_completion_tokens_supersedes_max_tokens() -> None:
     assert chat_request(chat(max_tokens=10, max_completion_tokens=3), "r").sampling.max_tokens == 3
 
 
-def test_text_parts_are_joined_and_unknown_fields_accepted() -> None:
+def test_text_parts_are_joined_and_unknown_fields_carried_as_sent() -> None:
     parts = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
-    body = chat(messages=[{"role": "user", "content": parts}], frequency_penalty=0.1)
-    assert chat_request(body, "r").prompt == ChatPrompt(
-        messages=({"role": "user", "content": "ab"},)
+    body = chat(
+        messages=[{"role": "user", "content": parts}],
+        logit_bias={"7": -100},
+        reasoning_effort=None,  # null: unset
+        frequency_penalty=0.1,
+        top_k=-1,  # off, as 0
     )
+    request = chat_request(body, "r")
+    assert request.prompt == ChatPrompt(messages=({"role": "user", "content": "ab"},))
+    assert request.passthrough == {"logit_bias": {"7": -100}}
+    assert request.sampling.adjustments() == {"frequency_penalty": 0.1}
+
+
+def test_sampling_adjustments_out_of_range_fail_validation_naming_them() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ChatCompletionRequest.model_validate(
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "presence_penalty": 3}
+        )
+    assert caught.value.errors()[0]["loc"] == ("presence_penalty",)
 
 
 @pytest.mark.parametrize(

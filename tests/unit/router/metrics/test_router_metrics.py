@@ -62,6 +62,29 @@ def test_a_served_stream_is_counted_timed_and_priced() -> None:
     } <= lines
 
 
+def test_usage_is_counted_by_key_name() -> None:
+    clock = FakeClock()
+    recorder, registry = metrics(clock)
+    for request_id, key, model, usage in (
+        ("r1", "app", SMOL, Usage(1000, 5)),
+        ("r2", "app", "external", Usage(100, 10)),
+        ("r3", None, SMOL, Usage(7, 3)),  # a key without a name, or auth off
+    ):
+        meter = recorder.meter(ServedBy(request_id, key, model, "routed"), clock.now)
+        meter.saw(GenerationChunk((ChoiceDelta(0, "ok", "stop"),), usage))
+        meter.finish("ok")
+    lines = samples(registry)
+    assert {
+        'switchboard_key_requests_total{key="app"} 2.0',
+        'switchboard_key_requests_total{key="unnamed"} 1.0',
+        'switchboard_key_tokens_total{key="app",kind="prompt"} 1100.0',
+        'switchboard_key_tokens_total{key="app",kind="completion"} 15.0',
+        'switchboard_key_tokens_total{key="unnamed",kind="prompt"} 7.0',
+        # 0.00101 locally, plus 100 x 10 + 10 x 40 per million at the provider
+        'switchboard_key_estimated_cost_total{key="app"} 0.00241',
+    } <= lines
+
+
 def test_refusals_overflow_and_decisions() -> None:
     recorder, registry = metrics(FakeClock())
     recorder.refused(None, InvalidRequest("bad"))

@@ -8,10 +8,12 @@ from router.routing.facts import RuleOutcome
 from router.routing.filters.context_window import ContextWindowFilter
 from router.routing.filters.data_locality import DataLocalityFilter
 from router.routing.filters.key_policy import KeyPolicyFilter
+from router.routing.filters.request_fields import RequestFieldsFilter
 from router.routing.filters.response_format import ResponseFormatFilter
 from router.routing.filters.rule_restriction import RuleRestrictionFilter
 from router.routing.filters.tool_support import ToolSupportFilter
 from router.routing.filters.vision import VisionFilter
+from serving.engines import ENGINES
 from serving.errors import InvalidPrompt
 from tests.unit.router.routing.conftest import EXTERNAL, QWEN, SMOL, facts, target
 
@@ -115,3 +117,29 @@ def test_rule_restriction_names_the_rule() -> None:
     assert refusal is not None and (refusal.reason, refusal.kind) == ("rule", "forbidden")
     assert "code-only" in refusal.message
     assert RuleRestrictionFilter().exclude(replace(facts(), rules=outcome), target(QWEN)) is None
+
+
+def test_a_local_model_honours_the_adjustments_its_engine_lists() -> None:
+    penalised = facts(frequency_penalty=0.5, top_k=40)
+    assert RequestFieldsFilter().exclude(penalised, target(SMOL)) is None  # vLLM
+    on_transformers = replace(target(SMOL), adjustments=ENGINES["transformers"].adjustments)
+    refusal = RequestFieldsFilter().exclude(penalised, on_transformers)
+    assert refusal is not None and (refusal.reason, refusal.kind, refusal.param) == (
+        "request_fields", "invalid", "frequency_penalty")  # fmt: skip
+    # Neutral values ask for nothing: any engine answers them.
+    neutral = facts(frequency_penalty=0, presence_penalty=0.0, top_k=-1, repetition_penalty=1)
+    assert RequestFieldsFilter().exclude(neutral, on_transformers) is None
+
+
+def test_unmodelled_fields_rule_local_models_out_but_not_a_provider() -> None:
+    reasoning = facts(reasoning_effort="high", logit_bias={"50256": -100})
+    refusal = RequestFieldsFilter().exclude(reasoning, target(SMOL))
+    assert refusal is not None and refusal.param == "logit_bias"  # the first, by name
+    assert refusal.message == f"Model {SMOL!r} does not support `logit_bias`."
+    assert RequestFieldsFilter().exclude(reasoning, target(EXTERNAL)) is None
+
+
+def test_fields_that_change_no_local_answer_are_no_reason_to_exclude() -> None:
+    hosted = facts(store=False, service_tier="auto", logit_bias={}, modalities=["text"], audio=None)
+    assert RequestFieldsFilter().exclude(hosted, target(QWEN)) is None
+    assert RequestFieldsFilter().exclude(facts(modalities=["text", "audio"]), target(QWEN))
