@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 from router.cli.serve_config import check_serve_config
-from router.config_loader import ConfigError
+from router.config_errors import ConfigError
 from tests.k8s.manifests import (
     OVERLAYS_DIR,
     Manifest,
@@ -25,8 +25,9 @@ MAX_RAYSERVICE_NAME = 47
 # `kubectl apply` (client side) keeps the whole object in an annotation of this size.
 MAX_APPLIED_BYTES = 262_144
 # Custom resources whose schemas kubernetes-validate does not have: checked elsewhere
-# (the RayService here, the PodMonitor by tests/k8s/test_wiring.py).
-CUSTOM_KINDS = {"RayService", "PodMonitor"}
+# (the RayService here, the PodMonitor by tests/k8s/test_wiring.py, the PrometheusRule by
+# tests/k8s/test_alerts.py).
+CUSTOM_KINDS = {"RayService", "PodMonitor", "PrometheusRule"}
 
 
 def test_rayservice_matches_the_kuberay_crd(rayservice: Manifest) -> None:
