@@ -51,6 +51,7 @@ def build_context(
     spend = _spend_guard(config, clock)
     metrics = _router_metrics(config, set(engines), instruments)
     poller.add_listener(lambda: metrics.report_load(saturation, breakers, spend))
+    poller.add_listener(auth.reload_if_changed)  # keys rotate without a restart
     service = RequestService(
         pipeline=build_pipeline(config, models_dir, enabled=set(engines)),
         dispatcher=Dispatcher(

@@ -28,10 +28,12 @@ def context(
     max_body_bytes: int = 65536,
     config: SwitchboardConfig | None = None,
     instruments: Instruments | None = None,
+    auth: ApiKeyAuth | None = None,
 ) -> RouterContext:
     """The router's context over in-process ``engines`` (ids from ``config``, default:
     SmolLM2 only), wired exactly as the Serve replica wires it; metrics go to a fresh
-    ``prometheus_client`` registry unless ``instruments`` says otherwise."""
+    ``prometheus_client`` registry unless ``instruments`` says otherwise; ``auth`` (say,
+    from a key file) in place of ``keys``."""
     config = config or smol_only_config()
     config = config.model_copy(
         update={"router": config.router.model_copy(update={"max_body_bytes": max_body_bytes})}
@@ -42,7 +44,7 @@ def context(
         for model_id, engine in engines.items()
         if model_id in local
     }
-    auth = ApiKeyAuth(keys, config.auth.keys)
+    auth = auth or ApiKeyAuth(keys, config.auth.keys)
     instruments = instruments or PrometheusInstruments(CollectorRegistry())
     return build_context(config, engines, sources, default_models_dir(), auth, instruments)
 

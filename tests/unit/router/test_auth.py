@@ -57,3 +57,44 @@ def test_named_keys_carry_their_policy() -> None:
     assert auth.check("Bearer sk-plain") == ANONYMOUS
     with pytest.raises(AuthenticationFailed):
         auth.check("Bearer batch:sk-batch-1")  # the name is not part of the secret
+
+
+def _rewritten(path: Path, text: str) -> None:
+    """As Kubernetes updates a mounted Secret: a new file swapped in, not edited."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_text(text)
+    fresh.replace(path)
+
+
+def test_a_changed_key_file_is_re_read_without_a_restart(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("app:sk-old\n")
+    auth = ApiKeyAuth.from_settings(SETTINGS, {"KEYS": "sk-env", "KEYS_FILE": str(key_file)})
+    auth.reload_if_changed()  # unchanged: nothing to do
+    assert auth.check("Bearer sk-old").name == "app"
+    _rewritten(key_file, "app:sk-new\nops:sk-ops\n")  # a rotation
+    auth.reload_if_changed()
+    assert auth.check("Bearer sk-new").name == "app"
+    assert auth.check("Bearer sk-ops").name == "ops"
+    auth.check("Bearer sk-env")  # keys from the environment stay
+    with pytest.raises(AuthenticationFailed):
+        auth.check("Bearer sk-old")
+
+
+def test_a_key_file_that_breaks_keeps_the_keys_read_before(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("app:sk-app\n")
+    auth = ApiKeyAuth.from_settings(SETTINGS, {"KEYS_FILE": str(key_file)})
+    with caplog.at_level(logging.ERROR):
+        _rewritten(key_file, "# emptied by mistake\n")  # would turn auth off
+        auth.reload_if_changed()
+        key_file.unlink()  # or gone
+        auth.reload_if_changed()
+    assert auth.enabled and auth.check("Bearer sk-app").name == "app"
+    assert "no keys" in caplog.text and "unreadable" in caplog.text
+    assert "sk-app" not in caplog.text
+    _rewritten(key_file, "app:sk-back\n")  # fixed: read again
+    auth.reload_if_changed()
+    assert auth.check("Bearer sk-back").name == "app"

@@ -3,7 +3,9 @@ the fake provider process as the external model."""
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,6 +13,8 @@ import pytest
 
 from harness.configs import default_fleet_raw
 from harness.fake_provider.process import FakeProviderProcess
+from router.auth import ApiKeyAuth
+from router.config import AuthSettings
 from router.config_loader import parse_config
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
@@ -227,3 +231,22 @@ async def test_tool_call_through_the_router(api: str) -> None:
 async def test_tools_on_an_engine_without_tool_calling_is_400(api: str) -> None:
     status, _, raw = await call("POST", f"{api}/v1/chat/completions", chat(tools=[WEATHER]))
     assert status == 400 and error_of(raw)["param"] == "tools"
+
+
+async def test_a_rotated_key_file_takes_effect_on_the_running_app(
+    smol_engine: TransformersEngine, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("app:sk-old\n")
+    settings = AuthSettings(api_keys_file_env="KEYS_FILE")
+    auth = ApiKeyAuth.from_settings(settings, {"KEYS_FILE": str(key_file)})
+    with serve_api(context({SMOL: smol_engine}, auth=auth)) as url:
+        assert (await call("GET", f"{url}/v1/models", key="sk-old"))[0] == 200
+        rotated = tmp_path / "keys.new"
+        rotated.write_text("app:sk-new\n")
+        rotated.replace(key_file)  # as Kubernetes swaps a mounted Secret
+        deadline = time.monotonic() + 10  # the router re-checks it on every load poll
+        while (await call("GET", f"{url}/v1/models", key="sk-new"))[0] != 200:
+            assert time.monotonic() < deadline, "the new key was never accepted"
+            await asyncio.sleep(0.1)
+        assert (await call("GET", f"{url}/v1/models", key="sk-old"))[0] == 401
