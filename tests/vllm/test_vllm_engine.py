@@ -73,6 +73,18 @@ async def test_cancelled_request_is_aborted_in_vllm(vllm_engine: VllmEngine) -> 
     assert (await vllm_engine.stats()).running == 0
 
 
+async def test_sampling_adjustments_reach_vllm(vllm_engine: VllmEngine) -> None:
+    """top_k=1 makes sampling at temperature 1 greedy; a presence penalty changes a
+    repetitive greedy answer (each token it already said costs 2 logits)."""
+    greedy = (await run(vllm_engine, chat(STORY))).texts[0]
+    top_one = SamplingOptions(max_tokens=16, temperature=1.0, seed=3, top_k=1)
+    assert (await run(vllm_engine, chat(STORY, top_one))).texts[0] == greedy
+    repeat = "Say 'the' twenty times: the the the"
+    plain = (await run(vllm_engine, chat(repeat))).texts[0]
+    penalised = SamplingOptions(max_tokens=16, temperature=0.0, presence_penalty=2.0)
+    assert (await run(vllm_engine, chat(repeat, penalised))).texts[0] != plain
+
+
 async def test_engine_death_makes_it_unavailable(vllm_engine: VllmEngine) -> None:
     # Second to last in the file on purpose: it kills the module's engine.
     cores = [p for p in psutil.Process().children(recursive=True) if "EngineCore" in p.name()]
@@ -100,15 +112,3 @@ class TestVllmEngineShutdown(ClosedEngineContract):
     def closed_engine(self, vllm_engine: VllmEngine) -> VllmEngine:
         vllm_engine.close()
         return vllm_engine
-
-
-async def test_sampling_adjustments_reach_vllm(vllm_engine: VllmEngine) -> None:
-    """top_k=1 makes sampling at temperature 1 greedy; a presence penalty changes a
-    repetitive greedy answer (each token it already said costs 2 logits)."""
-    greedy = (await run(vllm_engine, chat(STORY))).texts[0]
-    top_one = SamplingOptions(max_tokens=16, temperature=1.0, seed=3, top_k=1)
-    assert (await run(vllm_engine, chat(STORY, top_one))).texts[0] == greedy
-    repeat = "Say 'the' twenty times: the the the"
-    plain = (await run(vllm_engine, chat(repeat))).texts[0]
-    penalised = SamplingOptions(max_tokens=16, temperature=0.0, presence_penalty=2.0)
-    assert (await run(vllm_engine, chat(repeat, penalised))).texts[0] != plain
