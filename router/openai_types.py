@@ -2,10 +2,10 @@
 moves between versions).
 
 Unknown fields are accepted (``extra="allow"``): real clients send fields we do not
-model. None is dropped: they travel with the request (``passthrough``), an external
-provider gets them unchanged, and routing chooses a local model only where they change
-nothing (``router.routing.filters.request_fields``). Fields we model but cannot honour
-are rejected with a named 400 (``router.http.translate``).
+model. None of them is dropped: they travel with the request (``passthrough``), an
+external provider gets them unchanged, and routing chooses a local model only where they
+change nothing (``router.routing.filters.request_fields``). Fields we model but cannot
+honour are rejected with a named 400 (``router.http.translate``).
 """
 
 from typing import Any, Literal
