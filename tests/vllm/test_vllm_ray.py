@@ -22,11 +22,16 @@ SMOL = "smollm2-135m"
 QWEN = "qwen2.5-coder-0.5b"
 # fp32 and eager on CPU; each engine gets its own core and 1 GiB of KV cache.
 VLLM_CPU = {"dtype": "float32", "enforce_eager": True, "cpu_kv_cache_gib": 1}
-METRICS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def metrics_port() -> int:
+    """Where Ray's metrics agent serves every replica's series."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[str]:
     raw = default_fleet_raw()
     smol, qwen = raw["models"]
     smol.update(
@@ -46,7 +51,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         max_output_tokens=256,
     )
     config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)
-    with running_app(config, metrics_port=METRICS_PORT) as url:
+    with running_app(config, metrics_port=metrics_port) as url:
         yield url
 
 
@@ -222,13 +227,15 @@ async def test_auto_tool_choice_with_qwen_template(base_url: str) -> None:
         assert choice["finish_reason"] in {"stop", "length"} and choice["message"]["content"]
 
 
-async def test_vllm_metrics_are_exported_beside_switchboards(base_url: str) -> None:
+async def test_vllm_metrics_are_exported_beside_switchboards(
+    base_url: str, metrics_port: int
+) -> None:
     """vLLM's own engine metrics, per model replica, on Ray's one metrics port."""
     status, _ = await post(f"{base_url}/v1/chat/completions", chat("Hi", max_tokens=4))
     assert status == 200
     deadline = time.monotonic() + 60  # Ray's metrics agent exports every few seconds
     while True:
-        samples = scrape(f"http://127.0.0.1:{METRICS_PORT}/metrics")
+        samples = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         served = [s for s in samples if s.name == "ray_vllm_request_success_total"]
         if served or time.monotonic() > deadline:
             break
