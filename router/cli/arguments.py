@@ -12,6 +12,11 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
         default=Path("models.yaml"),
         help="fleet config (default: ./models.yaml)",
     )
+    add_models_dir_arg(parser)
+
+
+def add_models_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """``--models-dir``: where the prepared model folders are."""
     parser.add_argument(
         "--models-dir",
         type=Path,

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from router.classifier.artifact import SHIPPED_ARTIFACT
+from router.cli.arguments import add_models_dir_arg
 from router.model_config import LocalModelConfig
 from router.training.label_run import grade_only, label_run
 from router.training.labels import (
@@ -53,13 +54,7 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
         default=LABEL_FLEET,
         help="the fleet that answers (default: the shipped label fleet, vLLM's CPU build)",
     )
-    make_labels.add_argument(
-        "--models-dir",
-        type=Path,
-        default=None,
-        help="prepared model folders (default: $SWITCHBOARD_MODELS_DIR or "
-        "~/.cache/switchboard/models)",
-    )
+    add_models_dir_arg(make_labels)
     make_labels.add_argument(
         "--models", default="smollm2-135m,qwen2.5-coder-0.5b", help="comma-separated model ids"
     )
