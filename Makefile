@@ -56,16 +56,18 @@ tools:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; } \
 		|| echo "no prometheus (needs root): tests/dashboards skip, or fail under CI"
 
-# The KubeRay overlays' fleet files and their Serve configs (`switchboard config serve`);
-# tests/k8s fails while they are stale.
+# The KubeRay overlays' fleet files (`switchboard config fleet`: the ConfigMap, without
+# the live policy) and their Serve configs (`switchboard config serve`: with it, as the
+# router's user_config); tests/k8s fails while they are stale.
 k8s-config: $(INSTALLED)
-	cp models.gpu.yaml k8s/overlays/gpu/models.yaml
-	cp models.yaml k8s/overlays/cpu-dev/models.yaml
-	for overlay in k8s/overlays/gpu k8s/overlays/cpu-dev; do \
-		$(BIN)/switchboard config serve --config $$overlay/models.yaml \
+	for pair in "models.gpu.yaml k8s/overlays/gpu" "models.yaml k8s/overlays/cpu-dev"; do \
+		set -- $$pair; \
+		$(BIN)/switchboard config fleet --config $$1 > $$2/models.yaml.tmp && \
+		mv $$2/models.yaml.tmp $$2/models.yaml && \
+		$(BIN)/switchboard config serve --config $$1 \
 			--app-config-path /config/models.yaml --models-dir /models \
-			> $$overlay/serve-config.yaml.tmp && \
-		mv $$overlay/serve-config.yaml.tmp $$overlay/serve-config.yaml || exit 1; \
+			> $$2/serve-config.yaml.tmp && \
+		mv $$2/serve-config.yaml.tmp $$2/serve-config.yaml || exit 1; \
 	done
 
 clean:

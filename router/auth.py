@@ -9,7 +9,8 @@ never logged: logs and decisions name a key by its configured name only.
 The file is re-read when it changes (``reload_if_changed``, on every load poll), so keys
 rotate on a running app: a Kubernetes Secret mounted as a file is swapped in place. A
 change that leaves no key, or a file gone unreadable, keeps the keys read before: a
-mistake must not turn auth off.
+mistake must not turn auth off. Key policies change on a running app too
+(``set_policies``, from the router's live policy).
 """
 
 import hashlib
@@ -111,6 +112,16 @@ class ApiKeyAuth:
             return
         self._keys = keys
         logger.info("key file %s re-read: %d keys", self._key_file, len(keys))
+
+    def set_policies(self, policies: Mapping[str, KeyPolicy]) -> None:
+        """New policies by key name (a live policy change); the keys stay."""
+        self._policies = dict(policies)
+        self._fixed = [self._with_policy(key) for key in self._fixed]
+        self._keys = [self._with_policy(key) for key in self._keys]
+
+    def _with_policy(self, key: "_Key") -> "_Key":
+        name = key.caller.name
+        return key if name is None else _Key(key.digest, Caller.named(name, self._policies))
 
     def _parsed(self, entries: Iterable[str]) -> list["_Key"]:
         return [_key(entry.strip(), self._policies) for entry in entries if entry.strip()]

@@ -6,7 +6,7 @@ here so a broken file fails at start-up, not on the first request that touches i
 """
 
 from collections.abc import Iterator
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
@@ -60,6 +60,25 @@ class AuthSettings(StrictModel):
     api_keys_env: str | None = "SWITCHBOARD_API_KEYS"
     api_keys_file_env: str | None = "SWITCHBOARD_API_KEYS_FILE"
     # By key name (`name:secret` in the env var or file); unnamed keys get no policy.
+    keys: dict[str, KeyPolicy] = Field(default_factory=dict)
+
+
+# Where LivePolicy's fields live in models.yaml: section -> keys.
+LIVE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "router": ("aliases", "policy", "rules"),
+    "auth": ("keys",),
+}
+
+
+class LivePolicy(StrictModel):
+    """What changes on a running app without restarting a replica: ``router.aliases``,
+    ``router.policy`` (the knob), ``router.rules`` and ``auth.keys``, in models.yaml's
+    shape. It reaches the router replicas as their Ray Serve ``user_config``
+    (``router.http.ingress``); everything else in models.yaml needs a new deployment."""
+
+    aliases: dict[ModelId, Knob | None] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    policy: PolicySettings = PolicySettings()
+    rules: list[RoutingRule] = Field(default_factory=list)
     keys: dict[str, KeyPolicy] = Field(default_factory=dict)
 
 
@@ -124,6 +143,26 @@ class SwitchboardConfig(StrictModel):
         for name, key in self.auth.keys.items():
             if key.knob is not None:
                 yield f"auth.keys.{name}.knob", key.knob
+
+    def live_policy(self) -> LivePolicy:
+        router = self.router
+        return LivePolicy(
+            aliases=router.aliases, policy=router.policy, rules=router.rules, keys=self.auth.keys
+        )
+
+    def with_live_policy(self, live: LivePolicy) -> "SwitchboardConfig":
+        """This fleet under ``live``, validated whole: its rules and keys must name this
+        fleet's models and presets (a ``ValidationError`` otherwise)."""
+        raw = self.model_dump()
+        policy = live.model_dump()
+        for section, names in LIVE_SECTIONS.items():
+            raw[section] |= {name: policy[name] for name in names}
+        return SwitchboardConfig.model_validate(raw)
+
+    def fleet_dump(self) -> dict[str, Any]:
+        """Everything but the live policy, as JSON: what a change of needs a redeploy."""
+        live = {section: set(names) for section, names in LIVE_SECTIONS.items()}
+        return self.model_dump(mode="json", exclude=live)
 
     def all_ids(self) -> list[str]:
         return [m.id for m in self.models] + [p.id for p in self.external_providers]

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from router.config import SwitchboardConfig
+from router.config import LivePolicy, SwitchboardConfig
 from router.config_errors import ConfigError, ConfigProblem
 from router.routing.scorers import SCORERS
 from serving.config import EngineName
@@ -71,6 +71,16 @@ def parse_config(raw: Any, *, source: str = "<config>") -> SwitchboardConfig:
         raise ConfigError(source, [_from_pydantic(error) for error in exc.errors()]) from exc
     _check_scorers(config, source)
     return config
+
+
+def parse_live_policy(raw: Any, fleet: SwitchboardConfig, *, source: str) -> SwitchboardConfig:
+    """``fleet`` under the live policy ``raw`` (a ``LivePolicy`` document: the router's
+    Serve ``user_config``); ``ConfigError`` if it is malformed or names what the fleet
+    lacks (a model, a preset)."""
+    try:
+        return fleet.with_live_policy(LivePolicy.model_validate(raw))
+    except ValidationError as exc:
+        raise ConfigError(source, [_from_pydantic(error) for error in exc.errors()]) from exc
 
 
 def _check_scorers(config: SwitchboardConfig, source: str) -> None:

@@ -23,6 +23,7 @@ from router.error_mapping import client_error, limit_error, refusal_error
 from router.errors import ApiError
 from router.load.poller import LoadPoller
 from router.load.rate_limit import OverKeyLimit, RateLimiter
+from router.load.spend import SpendGuard
 from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
 from router.model_cards import ModelCard
 from router.openai_types import SamplingFields
@@ -56,14 +57,17 @@ class RequestService:
     log_prompts: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class RouterContext:
-    """A router replica: the request service, and what only its HTTP edge uses."""
+    """A router replica: the request service, and what only its HTTP edge uses. A live
+    policy change (``router.wiring.apply_live_policy``) replaces ``service`` and
+    ``model_cards`` whole, so a request keeps the ones it started with."""
 
     service: RequestService
     engines: Mapping[str, Engine]  # every serving model, for readiness
     poller: LoadPoller
     auth: ApiKeyAuth
+    spend: SpendGuard  # its per-key budgets follow live policy changes
     model_cards: tuple[ModelCard, ...]
     max_body_bytes: int
 

@@ -1,10 +1,12 @@
 """Assemble the router's context from the typed config and the engines it can reach:
 the one place that wires routing, load view, circuit breakers and dispatch together,
-for the Serve replica (``router.http.ingress``) and the in-process test server alike."""
+for the Serve replica (``router.http.ingress``) and the in-process test server alike;
+and the one place that changes a running router's live policy."""
 
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from router.auth import ApiKeyAuth
@@ -17,8 +19,11 @@ from router.load.saturation import SaturationView
 from router.load.spend import SpendGuard
 from router.metrics.instruments import Instruments
 from router.metrics.router_metrics import RouterMetrics
-from router.model_cards import model_cards
+from router.model_cards import ModelCard, model_cards
+from router.policy_config import SpendBudget
 from router.routing.build import build_pipeline
+from router.routing.policy import KnobPolicy
+from router.routing.rules import RuleBook
 from router.routing.targets import route_targets
 from router.service import RequestService, RouterContext
 from serving.engine import Engine
@@ -69,16 +74,41 @@ def build_context(
         engines=engines,
         poller=poller,
         auth=auth,
-        model_cards=model_cards(route_targets(config, set(engines)), config.router.aliases),
+        spend=spend,
+        model_cards=_model_cards(config, engines),
         max_body_bytes=config.router.max_body_bytes,
     )
+
+
+def apply_live_policy(context: RouterContext, config: SwitchboardConfig) -> None:
+    """Put ``config``'s live policy (aliases, knob settings, rules, key policies:
+    ``LivePolicy``) into a running router. Requests already past routing finish under
+    the policy that routed them; everything slow to build (tokenizers, the predictor)
+    is kept."""
+    settings = config.router
+    service = context.service
+    pipeline = service.pipeline.with_policy(RuleBook(settings.rules), KnobPolicy(settings.policy))
+    context.service = replace(
+        service, pipeline=pipeline, aliases=settings.aliases, policy=settings.policy
+    )
+    context.model_cards = _model_cards(config, context.engines)
+    context.auth.set_policies(config.auth.keys)
+    context.spend.set_key_budgets(_key_budgets(config))
+
+
+def _model_cards(config: SwitchboardConfig, engines: Mapping[str, Engine]) -> tuple[ModelCard, ...]:
+    return model_cards(route_targets(config, set(engines)), config.router.aliases)
+
+
+def _key_budgets(config: SwitchboardConfig) -> dict[str, SpendBudget]:
+    return {name: policy.external_budget for name, policy in config.auth.keys.items()}
 
 
 def _spend_guard(config: SwitchboardConfig, clock: Callable[[], float]) -> SpendGuard:
     return SpendGuard(
         prices={p.id: p.cost for p in config.external_providers},
         deployment=config.router.external_budget,
-        per_key={name: policy.external_budget for name, policy in config.auth.keys.items()},
+        per_key=_key_budgets(config),
         router_replicas=config.router.num_replicas,
         clock=clock,
     )

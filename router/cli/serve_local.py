@@ -8,15 +8,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 
 import ray
 from ray import serve
 
-from router.app import APP_NAME, SwitchboardArgs, build_app
+from router.app import APP_NAME, fleet_app
 from router.auth import ApiKeyAuth
 from router.cli.front import Front, serving_env
+from router.cli.policy_watch import PolicyWatch
 from router.config import SwitchboardConfig
 from router.config_errors import ConfigError, ConfigProblem
 from router.config_loader import check_weights, load_config
@@ -26,6 +28,7 @@ from serving.external_engine import ExternalEngine
 
 logger = logging.getLogger(__name__)
 READY_TIMEOUT_S = 600.0
+POLICY_POLL_S = 1.0  # how often models.yaml is checked for a new live policy
 
 
 def run_local(
@@ -63,11 +66,9 @@ def run_local(
         signal.signal(signum, lambda *_: stop.set())
     try:
         serve.start(http_options={"host": host, "port": port})
-        args = SwitchboardArgs(
-            config_path=str(config_path), models_dir=str(models_dir), engine=engine
-        )
-        app = build_app(args)
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        deploy = _deployer(models_dir)
+        watch = PolicyWatch(config_path, config, deploy, engine)
+        deploy(config)
         url = f"http://{host}:{port}"
         if not wait_ready(url, stop):
             return 1
@@ -81,12 +82,23 @@ def run_local(
             f"Switchboard ready at {url}/v1 (started in {time.monotonic() - started:.1f} s)",
             flush=True,
         )
-        stop.wait()
+        while not stop.wait(POLICY_POLL_S):
+            watch.check()
         print("Shutting down...", flush=True)
         return 0
     finally:
         serve.shutdown()
         ray.shutdown()
+
+
+def _deployer(models_dir: Path) -> Callable[[SwitchboardConfig], None]:
+    """Deploys the app for a config; deployed again with the same fleet, only the router's
+    live policy (its ``user_config``) changes, in place."""
+
+    def deploy(config: SwitchboardConfig) -> None:
+        serve.run(fleet_app(config, models_dir), name=APP_NAME, route_prefix="/", blocking=False)
+
+    return deploy
 
 
 def _check_environment(config: SwitchboardConfig, source: str) -> None:

@@ -1,7 +1,10 @@
 """The router deployment: Ray Serve hosts the FastAPI app from ``router.http.api``.
 
 Engines are built in the replica: one ``DeploymentEngineClient`` per local model
-handle, one ``ExternalEngine`` per external provider whose env vars are set.
+handle, one ``ExternalEngine`` per external provider whose env vars are set. The live
+policy (``router.config.LivePolicy``) is the deployment's Ray Serve ``user_config``:
+Serve hands it to ``reconfigure`` at start and whenever a redeploy changes only it,
+without restarting the replica.
 """
 
 import logging
@@ -16,10 +19,12 @@ from ray.serve.handle import DeploymentHandle
 
 from router.auth import ApiKeyAuth
 from router.config import SwitchboardConfig
+from router.config_errors import ConfigError
+from router.config_loader import parse_live_policy
 from router.http.api import build_api
 from router.metrics.instruments import RayInstruments
 from router.metrics.request_log import emit_json_lines
-from router.wiring import build_context
+from router.wiring import apply_live_policy, build_context
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
 from serving.replica_client import DeploymentEngineClient
@@ -35,6 +40,8 @@ class RouterReplica:
         models_dir: str,
     ) -> None:
         emit_json_lines()
+        self._fleet = config
+        self._policy_applied = False
         clients = {model_id: DeploymentEngineClient(h) for model_id, h in handles.items()}
         engines: dict[str, Engine] = dict(clients)
         self._externals: list[ExternalEngine] = []
@@ -52,6 +59,25 @@ class RouterReplica:
             auth=ApiKeyAuth.from_settings(config.auth, os.environ),
             instruments=RayInstruments(),
         )
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Apply a live policy. A bad one fails a starting replica, so the deploy reports
+        it; a serving replica logs it, counts it and keeps the policy it has, since
+        failing would take it out of service."""
+        metrics = self._context.service.metrics
+        try:
+            config = parse_live_policy(user_config, self._fleet, source="user_config")
+        except ConfigError as exc:
+            if not self._policy_applied:
+                raise
+            metrics.policy_updated("rejected")
+            logger.error("live policy rejected, the current one stays: %s", exc)
+            return
+        apply_live_policy(self._context, config)
+        metrics.policy_updated("applied")
+        logger.info("live policy applied: %d rules, %d key policies",
+                    len(config.router.rules), len(config.auth.keys))  # fmt: skip
+        self._policy_applied = True
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self._context)

@@ -83,6 +83,8 @@ class RateLimiter:
         capacity = per_minute * self._share
         bucket = self._buckets.setdefault((key, kind), _Bucket(capacity, capacity, now))
         bucket.refill(now)
+        if bucket.capacity != capacity:  # the key's limit changed on a running app
+            bucket.capacity, bucket.level = capacity, min(bucket.level, capacity)
         return bucket
 
 

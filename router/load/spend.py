@@ -56,6 +56,11 @@ class SpendGuard:
         self._by_key: dict[str, SpendWindow] = {}
         self._lock = threading.Lock()  # streams may end on other threads
 
+    def set_key_budgets(self, per_key: Mapping[str, SpendBudget]) -> None:
+        """New per-key budgets (a live policy change); what each key spent still counts."""
+        with self._lock:
+            self._per_key = dict(per_key)
+
     def allows(self, key: str | None) -> bool:
         """Whether a request of ``key`` (its name; None: unnamed) may go external now."""
         now = self._clock()

@@ -33,10 +33,14 @@ Names and labels (exported by Ray as ``ray_<name>``; see README "For capacity pl
   with ``auto``), and
   ``switchboard_ttft_prediction_error{model}``: |predicted - measured| / measured for
   each local request's TTFT (measured from its dispatch, which excludes routing).
+- ``switchboard_policy_updates{outcome}``: live policy changes (``applied``, or
+  ``rejected`` and the old policy kept), counted from the replica's start, which
+  applies one.
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from router.errors import ApiError, RateLimited
 from router.load.circuit_breaker import CircuitBreaker
@@ -145,9 +149,16 @@ class RouterMetrics:
         self.ttft_error = instruments.histogram(
             "switchboard_ttft_prediction_error", "|predicted - measured| / measured TTFT",
             by_model, _ERROR_BUCKETS)  # fmt: skip
+        self.policy_updates = instruments.counter(
+            "switchboard_policy_updates",
+            "Live policy changes (the router's Serve user_config), applied or rejected",
+            ("outcome",))  # fmt: skip
 
     def decided(self, seconds: float) -> None:
         self.decision.observe(seconds, {})
+
+    def policy_updated(self, outcome: Literal["applied", "rejected"]) -> None:
+        self.policy_updates.inc(1, {"outcome": outcome})
 
     def overflowed(self, chosen: str, reason: str, target: str) -> None:
         self.overflow.inc(1, {"model": chosen, "reason": reason, "target": target})

@@ -7,6 +7,7 @@ to [0, 1] and weighted (``router.scorers``) -> picker -> ``Decision``. A pinned 
 the client or a rule) is the only candidate, but it still passes every filter.
 """
 
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -83,6 +84,13 @@ class RoutingPipeline:
             prompt_tokens=chosen_count if isinstance(chosen_count, int) else None,
             completion_budget=_completion_budget(chosen, chosen_count, facts.max_tokens),
         )
+
+    def with_policy(self, rules: RuleBook, policy: KnobPolicy) -> "RoutingPipeline":
+        """This pipeline under other rules and knob settings (a live policy change): the
+        predictor, tokenizers and calibration, slow to build, are shared."""
+        changed = copy.copy(self)
+        changed._rules, changed._policy = rules, policy
+        return changed
 
     def prompt_floor(self, request: GenerationRequest) -> int:
         """A lower bound of the prompt's tokens, known without counting them."""

@@ -21,7 +21,7 @@ from harness.configs import REPO
 
 OVERLAYS_DIR = REPO / "k8s" / "overlays"
 OVERLAYS = ("gpu", "cpu-dev")
-# Each overlay's models.yaml is a copy of one of the repo's fleets (`make k8s-config`).
+# Each overlay's files are generated from one of the repo's fleets (`make k8s-config`).
 FLEET_SOURCES = {"gpu": REPO / "models.gpu.yaml", "cpu-dev": REPO / "models.yaml"}
 RAYSERVICE_SCHEMA = "rayservice-ray.io-v1-kuberay-1.7.0.json"
 

@@ -54,6 +54,7 @@ def ttft(under_half_s: int) -> list[dict[str, str]]:
 
 SATURATED = 'model="qwen",replica="r1"'
 CIRCUIT = 'provider="external",replica="r1"'
+REJECTED = 'outcome="rejected",replica="r1"'
 # (alert, input series, fires): each alert on the load it is about, and beside it.
 CASES: list[tuple[str, list[dict[str, str]], bool]] = [
     ("SwitchboardErrors", [requests("ok", 90), requests("503", 10)], True),
@@ -75,6 +76,8 @@ CASES: list[tuple[str, list[dict[str, str]], bool]] = [
     ("SwitchboardExternalSpendNearBudget", spend(0.1), False),  # 6 an hour
     ("SwitchboardTtftOverTarget", ttft(under_half_s=0), True),  # p95 ~0.97 s
     ("SwitchboardTtftOverTarget", ttft(under_half_s=10), False),  # p95 ~0.49 s
+    ("SwitchboardPolicyRejected", [series("policy_updates_total", REJECTED, "0x70 1x20")], True),
+    ("SwitchboardPolicyRejected", [series("policy_updates_total", REJECTED, "0x40 1x50")], False),
 ]
 
 

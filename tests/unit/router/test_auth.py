@@ -59,6 +59,20 @@ def test_named_keys_carry_their_policy() -> None:
         auth.check("Bearer batch:sk-batch-1")  # the name is not part of the secret
 
 
+def test_new_policies_apply_to_the_keys_held_and_to_keys_read_later(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("team:sk-team-1\n")
+    auth = ApiKeyAuth(["batch:sk-batch-1", "sk-plain"], {"batch": KeyPolicy()}, key_file)
+    limited = KeyPolicy(requests_per_minute=5)
+    auth.set_policies({"team": limited})  # a live policy change
+    assert auth.check("Bearer sk-team-1") == Caller("team", limited)
+    assert auth.check("Bearer sk-batch-1") == Caller("batch", KeyPolicy())  # policy gone
+    assert auth.check("Bearer sk-plain") == ANONYMOUS
+    _rewritten(key_file, "team:sk-team-2\n")
+    auth.reload_if_changed()
+    assert auth.check("Bearer sk-team-2") == Caller("team", limited)
+
+
 def _rewritten(path: Path, text: str) -> None:
     """As Kubernetes updates a mounted Secret: a new file swapped in, not edited."""
     fresh = path.with_name(path.name + ".new")

@@ -6,7 +6,7 @@ import yaml
 
 from harness.configs import MODELS_YAML, default_fleet_raw
 from router.config_errors import ConfigError
-from router.config_loader import check_weights, load_config, parse_config
+from router.config_loader import check_weights, load_config, parse_config, parse_live_policy
 from router.training.labels import LABEL_FLEET
 from serving.weights import default_models_dir
 
@@ -250,3 +250,37 @@ def test_a_ttft_target_is_seconds_or_auto() -> None:
     found = problems_of(raw)
     assert any(p.startswith("models[0].saturation.ttft_target_s") for p in found), found
     assert any(p.startswith("models[1].saturation.ttft_target_s") for p in found), found
+
+
+def test_a_live_policy_replaces_the_fleets_and_is_checked_against_it() -> None:
+    fleet = load_config(MODELS_YAML)
+    live = {
+        "policy": {"default": "quality"},
+        "rules": [{"name": "code", "when": {"key_names": ["ci"]}, "then": {"knob": 0.9}}],
+        "keys": {"ci": {"requests_per_minute": 3}},
+    }
+    config = parse_live_policy(live, fleet, source="user_config")
+    assert config.router.policy.default == "quality"
+    assert [rule.name for rule in config.router.rules] == ["code"]  # replaced, not merged
+    assert list(config.auth.keys) == ["ci"]
+    assert config.router.aliases == fleet.router.aliases  # not given: the defaults
+    assert config.fleet_dump() == fleet.fleet_dump()
+    assert config.with_live_policy(fleet.live_policy()) == fleet
+
+
+@pytest.mark.parametrize(
+    ("live", "expected"),
+    [
+        ({"rules": [{"name": "x", "when": {"key_names": ["a"]}, "then": {"pin": "gpt-9"}}]},
+         "router.rules[x].then.pin: 'gpt-9' is not a declared model id"),
+        ({"keys": {"a": {"knob": "cheapest"}}}, "auth.keys.a.knob: unknown preset 'cheapest'"),
+        ({"keys": {"a": {"rpm": 3}}}, "keys.a.rpm: unknown key 'rpm'"),
+        ({"models": []}, "models: unknown key 'models'"),  # the fleet is not live
+    ],
+)  # fmt: skip
+def test_a_live_policy_that_does_not_fit_names_the_problem(
+    live: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_live_policy(live, load_config(MODELS_YAML), source="user_config")
+    assert expected in str(raised.value) and "user_config" in str(raised.value)

@@ -38,6 +38,17 @@ def test_router_and_every_model_have_their_options() -> None:
         "name": "RouterReplica",
         "num_replicas": 1,
         "max_ongoing_requests": 256,
+        # The live policy, what differs from its defaults: models.yaml's rule and key.
+        "user_config": {
+            "rules": [
+                {
+                    "name": "batch-stays-local",
+                    "when": {"key_groups": ["batch"]},
+                    "then": {"forbid_external": True, "knob": "economy"},
+                }
+            ],
+            "keys": {"nightly-batch": {"group": "batch"}},
+        },
     }
     smol = deployments[1]
     assert smol["num_replicas"] == 1

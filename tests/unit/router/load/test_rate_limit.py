@@ -113,3 +113,17 @@ def test_check_refuses_without_taking_anything() -> None:
     with pytest.raises(OverKeyLimit):
         limiter.check(caller, 51)
     limiter.admit(caller, 50)  # the checks took neither the request nor tokens
+
+
+def test_a_changed_limit_applies_to_the_keys_bucket_at_once() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(router_replicas=1, clock=clock)
+    limiter.admit(Caller("k", KeyPolicy(requests_per_minute=10)), 1)
+    lowered = Caller("k", KeyPolicy(requests_per_minute=1))  # a live policy change
+    limiter.admit(lowered, 1)
+    with pytest.raises(OverKeyLimit) as raised:
+        limiter.admit(lowered, 1)
+    assert raised.value.wait_s == pytest.approx(60)
+    with pytest.raises(OverKeyLimit) as raised:  # raised: still empty, refilling faster
+        limiter.admit(Caller("k", KeyPolicy(requests_per_minute=120)), 1)
+    assert raised.value.wait_s == pytest.approx(0.5)

@@ -34,3 +34,15 @@ def test_each_router_replica_enforces_its_share_of_a_budget() -> None:
     assert guard.allows("team")  # 0.004 of its 0.008
     guard.charge("external", "team", ANSWER)
     assert not guard.allows("team") and guard.allows("other") and guard.allows(None)
+
+
+def test_new_key_budgets_count_what_the_key_already_spent() -> None:
+    guard = SpendGuard({"external": PRICE}, SpendBudget(), {}, 1, FakeClock())
+    guard.charge("external", "team", ANSWER)
+    guard.charge("external", "team", ANSWER)
+    assert guard.allows("team")  # no budget yet
+    guard.set_key_budgets({"team": SpendBudget(per_day=0.008)})
+    assert not guard.allows("team") and guard.allows("other")
+    assert guard.budgets()[-1] == ("team", "day", 0.008)
+    guard.set_key_budgets({})
+    assert guard.allows("team")
