@@ -17,13 +17,21 @@ def default_fleet_raw() -> dict[str, Any]:
 
 
 def transformers_fleet_raw() -> dict[str, Any]:
-    """The default fleet on the transformers engine (``serve --engine transformers``).
-    Tests of the router, the overflow and the metrics run their fleets on it: a model loads
-    in 1.5 s there (about 20 s on vLLM's CPU build). The default fleet itself, on vLLM,
-    is served whole by ``tests/e2e`` and ``tests/vllm``."""
+    """The default fleet's models that generate, on the transformers engine (``serve
+    --engine transformers``). Tests of the router, the overflow and the metrics run their
+    fleets on it: a model loads in 1.5 s there (about 20 s on vLLM's CPU build). The
+    default fleet itself, on vLLM and with its embedding model, is served whole by
+    ``tests/e2e`` and ``tests/vllm``; ``embedding_model_raw`` adds that model to a fleet."""
     raw = default_fleet_raw()
+    raw["models"] = [model for model in raw["models"] if model.get("task") != "embed"]
     for model in raw["models"]:
         model["engine"] = "transformers"
+    return raw
+
+
+def embedding_model_raw() -> dict[str, Any]:
+    """The default fleet's embedding model entry (``task: embed``), to add to a fleet."""
+    raw: dict[str, Any] = next(m for m in default_fleet_raw()["models"] if m.get("task") == "embed")
     return raw
 
 

@@ -20,7 +20,7 @@ from router.config import SwitchboardConfig
 from router.config_loader import check_weights, load_config
 from router.http.ingress import RouterIngress
 from serving.config import EngineName
-from serving.replica import ModelDeployment, deployment_options
+from serving.replica import deployment_options, model_deployment
 from serving.weights import default_models_dir
 
 APP_NAME = "switchboard"
@@ -44,10 +44,12 @@ def build_app(args: SwitchboardArgs) -> Application:
 def fleet_app(config: SwitchboardConfig, models_dir: Path) -> Application:
     """The application for a config whose weights are checked."""
     handles = {
-        model.id: ModelDeployment.options(
+        model.id: model_deployment(model)
+        .options(
             **deployment_options(model),
             **_versioned(model.model_dump(mode="json"), models_dir),
-        ).bind(model, str(models_dir))
+        )
+        .bind(model, str(models_dir))
         for model in config.models
     }
     router = RouterIngress.options(

@@ -116,6 +116,23 @@ class SwitchboardConfig(StrictModel):
             check_knob(knob, self.router.policy, where)
         return self
 
+    @model_validator(mode="after")
+    def _a_model_generates(self) -> Self:
+        if all(m.task == "embed" for m in self.models):
+            raise ValueError("models: at least one local model must generate (task: generate)")
+        return self
+
+    @model_validator(mode="after")
+    def _chat_routing_names_models_that_generate(self) -> Self:
+        embedding = {m.id for m in self.models if m.task == "embed"}
+        named = [(where, m) for where, m in self._referenced_models() if "rules" in where]
+        named += [(f"external_providers[{p.id}].count_tokens_with", p.count_tokens_with)
+                  for p in self.external_providers if p.count_tokens_with]  # fmt: skip
+        for where, model_id in named:
+            if model_id in embedding:
+                raise ValueError(f"{where}: {model_id!r} is an embedding model (task: embed)")
+        return self
+
     def _referenced_models(self) -> Iterator[tuple[str, str]]:
         for rule in self.router.rules:
             where = f"router.rules[{rule.name}].then"

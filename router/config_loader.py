@@ -36,7 +36,7 @@ _HINTS = {
     "string_pattern_mismatch": "use only letters, digits and . _ : / - (hex for sha256)",
     "literal_error": "use one of the values listed",
     "union_tag_invalid": "set `source` to one of the values listed",
-    "union_tag_not_found": "add a `source` key (packaged_gguf or folder)",
+    "union_tag_not_found": "add a `source` key (packaged_gguf, packaged_folder or folder)",
     "too_short": "add at least one entry",
 }
 _RANGE_HINT = "use a value inside the allowed range"

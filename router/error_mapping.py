@@ -5,6 +5,8 @@ failed dispatch (``router.dispatch.failures``) and, within it, an engine's error
 chunk, the stream renderer where it fails after."""
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from router.dispatch.failures import DispatchFailure, EngineFailure, NothingFree
 from router.errors import (
@@ -21,12 +23,13 @@ from router.errors import (
     UpstreamRejected,
 )
 from router.load.rate_limit import OverKeyLimit
-from router.routing.refusal import Refusal
+from router.routing.refusal import Refusal, RoutingRefused
 from serving.errors import (
     ContextLengthExceeded,
     EngineError,
     EngineOverloaded,
     EngineUnavailable,
+    InputTooLong,
     InvalidPrompt,
     MaxTokensTooLarge,
     UnsupportedFeature,
@@ -34,10 +37,11 @@ from serving.errors import (
 )
 
 
-def _engine_error(error: EngineError, model_id: str) -> ApiError:
-    """What an engine raised, for the client (one place for all engines)."""
-    if isinstance(error, ContextLengthExceeded):
-        return ContextLengthExceededError(str(error), param="messages")
+def engine_error(error: EngineError, model_id: str, prompt: str = "messages") -> ApiError:
+    """What an engine raised, for the client (one place for all engines); ``prompt``: the
+    request field that holds what the model reads."""
+    if isinstance(error, ContextLengthExceeded | InputTooLong):
+        return ContextLengthExceededError(str(error), param=prompt)
     if isinstance(error, MaxTokensTooLarge):
         return InvalidRequest(str(error), param="max_tokens")
     if isinstance(error, EngineOverloaded):
@@ -45,7 +49,7 @@ def _engine_error(error: EngineError, model_id: str) -> ApiError:
     if isinstance(error, UnsupportedFeature):
         return InvalidRequest(f"Model {model_id!r}: {error}", param=error.param)
     if isinstance(error, InvalidPrompt):
-        return InvalidRequest(str(error), param="messages")
+        return InvalidRequest(str(error), param=prompt)
     if isinstance(error, UpstreamError) and 400 <= error.status < 500:
         return UpstreamRejected(error)
     if isinstance(error, EngineUnavailable | UpstreamError):
@@ -56,7 +60,7 @@ def _engine_error(error: EngineError, model_id: str) -> ApiError:
 def client_error(failure: DispatchFailure) -> ApiError:
     """What the client hears when a dispatch fails, before or after the first chunk."""
     if isinstance(failure, EngineFailure):
-        return _engine_error(failure.error, failure.model_id)
+        return engine_error(failure.error, failure.model_id)
     if not isinstance(failure, NothingFree):  # DeadlinePassed
         return GenerationTimeout("The generation ran past the request timeout and was stopped.")
     if failure.all_down:  # down, not busy: say so
@@ -88,3 +92,15 @@ def limit_error(over: OverKeyLimit) -> ApiError:
         f"Rate limit of key {over.key!r} reached; retry in {over.wait_s:.1f} s.",
         retry_after_s=max(1, math.ceil(over.wait_s)),
     )
+
+
+@contextmanager
+def as_client_error() -> Iterator[None]:
+    """Routing and the key's limits refuse in their own terms; the services' callers, their
+    logs and metrics hear the client's error."""
+    try:
+        yield
+    except RoutingRefused as exc:
+        raise refusal_error(exc.refusal) from exc
+    except OverKeyLimit as exc:
+        raise limit_error(exc) from exc

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.policy_config import KeyPolicy
-from router.routing.targets import RouteTarget
+from router.routing.targets import EmbeddingTarget, RouteTarget
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,18 @@ class ModelCard:
         return policy.allowed_models is None or self.id in policy.allowed_models
 
 
-def model_cards(targets: Sequence[RouteTarget], aliases: Iterable[str]) -> tuple[ModelCard, ...]:
-    """Every serving model (``targets``), then the routing aliases."""
+def model_cards(
+    targets: Sequence[RouteTarget],
+    embedding: Sequence[EmbeddingTarget],
+    aliases: Iterable[str],
+) -> tuple[ModelCard, ...]:
+    """Every serving model (``targets``, then the ``embedding`` ones), then the routing
+    aliases."""
     cards = [
         ModelCard(_entry(t.id, "switchboard", t.context_window), external=t.external)
         for t in targets
     ]
+    cards += [ModelCard(_entry(t.id, "switchboard", t.context_window)) for t in embedding]
     # An alias can reach every serving model: advertise the largest window among them.
     widest = max(t.context_window for t in targets)
     cards += [

@@ -3,9 +3,9 @@ plus the router's policy for it: quality tier, cost, when a local model counts a
 saturated, when a failing provider is kept out, and which tokenizer counts a provider's
 prompts."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from serving.config import LocalEngineConfig, ModelId, ProviderEngineConfig, StrictModel
 
@@ -73,9 +73,26 @@ class CircuitBreakerSettings(StrictModel):
 class LocalModelConfig(LocalEngineConfig):
     """One ``models`` entry: the model serving runs, plus how the router weighs it."""
 
-    quality_tier: int = Field(ge=1, le=10, description="higher is better")
+    quality_tier: int | None = Field(
+        None, ge=1, le=10, description="higher is better; a model that generates needs one"
+    )
     cost: Cost
     saturation: SaturationRules = SaturationRules()
+
+    @model_validator(mode="after")
+    def _a_model_that_generates_has_a_tier(self) -> Self:
+        if self.task == "generate" and self.quality_tier is None:
+            raise ValueError("quality_tier: a model that generates needs one (1-10)")
+        if self.task == "embed" and self.quality_tier is not None:
+            raise ValueError("quality_tier: an embedding model is never ranked: remove it")
+        return self
+
+    @property
+    def tier(self) -> int:
+        """The quality tier of a model that generates (validated present for those)."""
+        if self.quality_tier is None:
+            raise ValueError(f"{self.id} is an embedding model: it has no quality tier")
+        return self.quality_tier
 
 
 class ExternalProviderConfig(ProviderEngineConfig):

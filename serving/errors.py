@@ -31,6 +31,20 @@ class ContextLengthExceeded(EngineError):
         )
 
 
+class InputTooLong(EngineError):
+    """An embedding input has more tokens than the model reads."""
+
+    def __init__(self, index: int, tokens: int, limit: int) -> None:
+        super().__init__(index, tokens, limit)
+        self.index, self.tokens, self.limit = index, tokens, limit
+
+    def __str__(self) -> str:
+        return (
+            f"This model's maximum context length is {self.limit} tokens, however input"
+            f"[{self.index}] has {self.tokens} tokens. Please reduce the length of the input."
+        )
+
+
 class EngineUnavailable(EngineError):
     """The engine is not loaded, shutting down, or its worker died."""
 
@@ -107,6 +121,7 @@ class UnsupportedFeature(EngineError):
 # The request's own errors, and a full queue: not a failure of the engine.
 _NOT_FAULTS = (
     ContextLengthExceeded,
+    InputTooLong,
     MaxTokensTooLarge,
     UnsupportedFeature,
     InvalidPrompt,

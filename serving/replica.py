@@ -1,5 +1,6 @@
-"""The Ray Serve model deployment: one per local model, each replica hosting that model's
-engine, with the Serve options its models.yaml entry gives it."""
+"""The Ray Serve model deployments: one per local model, each replica hosting that model's
+engine (``ModelDeployment``) or, for an embedding model, its embedder
+(``EmbeddingDeployment``), with the Serve options its models.yaml entry gives it."""
 
 import logging
 from collections.abc import AsyncGenerator
@@ -10,8 +11,9 @@ from ray import serve
 from ray.serve import Deployment
 
 from serving.config import LocalEngineConfig
+from serving.embedding import EmbeddingRequest, Embeddings
 from serving.engine import EngineStats, GenerationChunk, GenerationRequest
-from serving.engines import load_engine
+from serving.engines import load_embedder, load_engine
 from serving.metrics import EngineLoadGauges
 from serving.weights import prepared_dir
 
@@ -42,9 +44,36 @@ class ModelReplica:
         await self._engine.check_health()
 
 
+class EmbeddingReplica:
+    """Hosts one embedder, for a model whose ``task`` is ``embed``."""
+
+    def __init__(self, model: LocalEngineConfig, models_dir: str) -> None:
+        folder = prepared_dir(model, Path(models_dir))
+        self._embedder = load_embedder(model, folder)
+        self._gauges = EngineLoadGauges(model.id)
+        logger.info("embedding model %s loaded from %s with %s", model.id, folder, model.engine)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        return await self._embedder.embed(request)
+
+    async def stats(self) -> EngineStats:
+        stats = await self._embedder.stats()
+        self._gauges.report(stats)
+        return stats
+
+    async def check_health(self) -> None:
+        await self._embedder.check_health()
+
+
 # Built by call rather than as a class decorator: type checkers keep a decorated class's
 # type, so `.options()` / `.bind()` would be invisible to them.
 ModelDeployment: Deployment = serve.deployment()(ModelReplica)
+EmbeddingDeployment: Deployment = serve.deployment()(EmbeddingReplica)
+
+
+def model_deployment(model: LocalEngineConfig) -> Deployment:
+    """The deployment that serves ``model``, by its task."""
+    return EmbeddingDeployment if model.task == "embed" else ModelDeployment
 
 
 def deployment_options(model: LocalEngineConfig) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The router-side client that makes a model deployment's handle look like any other
-``Engine``."""
+``Engine`` (and an embedding deployment's like any ``Embedder``)."""
 
 import asyncio
 from collections.abc import AsyncGenerator
@@ -10,6 +10,7 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 from ray.serve.exceptions import BackPressureError, RayServeException
 from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
+from serving.embedding import EmbeddingRequest, Embeddings
 from serving.engine import EngineStats, GenerationChunk, GenerationRequest
 from serving.errors import EngineError, EngineOverloaded, EngineUnavailable
 
@@ -38,24 +39,22 @@ class DeploymentEngineClient:
             stream = response
             async for chunk in stream:
                 yield chunk
-        except BackPressureError as exc:
-            raise EngineOverloaded(str(exc)) from None
-        except RayTaskError as exc:
-            if isinstance(exc.cause, EngineError):
-                raise exc.cause from None
-            raise EngineUnavailable(f"replica failed: {type(exc.cause).__name__}") from None
-        except RayActorError:
-            raise EngineUnavailable("replica died while serving the request") from None
-        except RayServeException as exc:  # no replica yet, replica unavailable, ...
-            raise EngineUnavailable(f"model deployment unavailable: {type(exc).__name__}") from None
-        except RayError as exc:  # worker crash, node died, object lost, OOM, ...
-            raise EngineUnavailable(f"replica failed: {type(exc).__name__}") from None
+        except (RayServeException, RayError) as exc:
+            raise _engine_error(exc) from None
         except (GeneratorExit, asyncio.CancelledError):
             # The consumer left mid-stream (client disconnected): free the replica's slot.
             # Only here: after a Ray-side error, cancel() would re-raise that error.
             if stream is not None:
                 stream.cancel()
             raise
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The embedding deployment's vectors (``serving.embedding.Embedder``)."""
+        try:
+            embeddings: Embeddings = await self._handle.embed.remote(request)
+        except (RayServeException, RayError) as exc:
+            raise _engine_error(exc) from None
+        return embeddings
 
     async def stats(self) -> EngineStats:
         stats: EngineStats = await self._handle.stats.remote()
@@ -78,3 +77,17 @@ class DeploymentEngineClient:
         if state is None or state.status not in _READY_STATES:
             found = "missing" if state is None else state.status
             raise EngineUnavailable(f"deployment {deployment.name} is {found}")
+
+
+def _engine_error(exc: RayServeException | RayError) -> EngineError:
+    if isinstance(exc, BackPressureError):
+        return EngineOverloaded(str(exc))
+    if isinstance(exc, RayTaskError):
+        if isinstance(exc.cause, EngineError):
+            return exc.cause
+        return EngineUnavailable(f"replica failed: {type(exc.cause).__name__}")
+    if isinstance(exc, RayActorError):
+        return EngineUnavailable("replica died while serving the request")
+    if isinstance(exc, RayServeException):  # no replica yet, replica unavailable, ...
+        return EngineUnavailable(f"model deployment unavailable: {type(exc).__name__}")
+    return EngineUnavailable(f"replica failed: {type(exc).__name__}")  # crash, OOM, ...

@@ -8,11 +8,8 @@ with ``stat_loggers``, ``generate`` with ``RequestOutputKind.DELTA``, ``abort``,
 feature detection.
 """
 
-import importlib
-import inspect
 import logging
 import secrets
-import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,6 @@ from serving.engine import (
 from serving.errors import (
     EngineError,
     EngineFailed,
-    EngineOverloaded,
     EngineUnavailable,
     InvalidPrompt,
     UnsupportedFeature,
@@ -39,14 +35,14 @@ from serving.limits import GREEDY_BELOW_TEMPERATURE, completion_budget
 from serving.prompts import encode_prompt
 from serving.tool_output import ToolOutput, tool_output
 from serving.vllm_output import OutputStream
-from serving.vllm_requests import sampling_params, vllm_errors
-from serving.vllm_setup import LoadGauge, set_cpu_env, stat_loggers
+from serving.vllm_requests import engine_error, sampling_params
+from serving.vllm_setup import EngineLifecycle, LoadGauge, engine_tokenizer, start_engine
 from serving.vllm_tools import auto_output
 
 logger = logging.getLogger(__name__)
 
 
-class VllmEngine:
+class VllmEngine(EngineLifecycle):
     """Serves one model with vLLM; implements ``serving.engine.Engine``."""
 
     def __init__(
@@ -58,14 +54,13 @@ class VllmEngine:
         max_output_tokens: int | None,
         tool_parser: str | None = None,
     ) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._tool_parser = tool_parser
         self._gauge = gauge
         self._context_window = context_window
         self._max_output_tokens = max_output_tokens
         self._tokenizer: Any = None
         self._in_flight = 0
-        self._closed = False
 
     @classmethod
     def load(
@@ -79,29 +74,7 @@ class VllmEngine:
     ) -> "VllmEngine":
         """Start vLLM's engine (its EngineCore runs in a spawned process) on a prepared folder;
         ``name``: the model id its metrics carry as ``model_name`` (default: the folder)."""
-        set_cpu_env(args)  # read when the engine is configured: set them first
-        vllm = importlib.import_module("vllm")
-        kwargs: dict[str, Any] = {
-            "model": str(model_dir),
-            "dtype": args.dtype,
-            "max_model_len": context_window,
-            "tensor_parallel_size": args.tensor_parallel_size,
-            "gpu_memory_utilization": args.gpu_memory_utilization,
-            "enforce_eager": args.enforce_eager,
-        }
-        if name is not None:
-            kwargs["served_model_name"] = name
-        if args.max_num_seqs is not None:
-            kwargs["max_num_seqs"] = args.max_num_seqs
-        if args.tensor_parallel_size > 1:
-            # Inside a Ray Serve replica vLLM would pick its Ray executor, which needs a
-            # placement group; the replica already holds all its GPUs, so use processes.
-            kwargs["distributed_executor_backend"] = "mp"
-        gauge = LoadGauge()
-        engine = vllm.AsyncLLMEngine.from_engine_args(
-            vllm.AsyncEngineArgs(**kwargs), stat_loggers=stat_loggers(gauge)
-        )
-        logger.info("vLLM %s serving %s (%s)", vllm.__version__, model_dir, args.dtype)
+        engine, gauge = start_engine(model_dir, context_window, args, name)
         return cls(
             engine,
             gauge,
@@ -140,34 +113,7 @@ class VllmEngine:
             await self._release(outputs, vllm_id, abort=not stream.finished)
 
     async def stats(self) -> EngineStats:
-        snapshot = self._gauge.snapshot
-        if snapshot is None or self._in_flight == 0:
-            # vLLM reports only when it steps. With nothing in flight it is idle, and that is
-            # known now: a stale idle snapshot would read as saturated to the router.
-            gauge = self._gauge
-            return EngineStats(
-                time.time(),
-                0,
-                0,
-                kv_cache_usage=0.0,
-                max_running=gauge.max_running,
-                preemptions=gauge.preemptions,
-            )
-        return snapshot
-
-    async def check_health(self) -> None:
-        if self._closed:
-            raise EngineUnavailable("the engine is shut down")
-        try:
-            await self._engine.check_health()
-        except Exception as exc:
-            raise EngineUnavailable(f"the vLLM engine is unhealthy: {exc!r}") from exc
-
-    def close(self) -> None:
-        """Stop vLLM and its EngineCore process; later calls get ``EngineUnavailable``."""
-        if not self._closed:
-            self._closed = True
-            self._engine.shutdown()
+        return self._gauge.stats(self._in_flight)
 
     async def _encode(self, prompt: ChatPrompt | TextPrompt, tool_use: ToolUse | None) -> list[int]:
         tools = list(tool_use.tools) if tool_use is not None else None
@@ -188,9 +134,7 @@ class VllmEngine:
 
     async def _get_tokenizer(self) -> Any:
         if self._tokenizer is None:
-            tokenizer = self._engine.get_tokenizer()
-            # A coroutine in some vLLM releases, a plain call in 0.26 and 0.32.
-            self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
+            self._tokenizer = await engine_tokenizer(self._engine)
         return self._tokenizer
 
     def _sampling_params(self, request: GenerationRequest, max_tokens: int, n: int) -> Any:
@@ -209,18 +153,12 @@ class VllmEngine:
             raise self._engine_error(exc, json_output) from exc
 
     def _engine_error(self, exc: Exception, json_output: JsonOutput | None) -> EngineError:
-        errors = vllm_errors()
-        if isinstance(exc, errors.overloaded):
-            return EngineOverloaded(str(exc))
-        if isinstance(exc, errors.client):  # vLLM rejected the request itself
+        def rejected(reason: str) -> EngineError:
             if json_output is not None:
-                return UnsupportedFeature("response_format", f"vLLM rejected the request: {exc}")
-            return InvalidPrompt(f"vLLM rejected the request: {exc}")
-        if isinstance(exc, errors.dead) or getattr(self._engine, "errored", False):
-            logger.error("vLLM engine died: %r", exc)
-            return EngineUnavailable("the vLLM engine died")
-        logger.exception("vLLM request failed")
-        return EngineFailed(f"generation failed: {type(exc).__name__}")
+                return UnsupportedFeature("response_format", reason)
+            return InvalidPrompt(reason)
+
+        return engine_error(exc, self._engine, rejected)
 
     async def _release(self, outputs: Any, vllm_id: str, *, abort: bool) -> None:
         """Abort an unfinished request (consumer gone, or a failure) and close vLLM's stream

@@ -1,5 +1,5 @@
 """A request in vLLM's terms: the ``SamplingParams`` it is generated with, and the vLLM
-exception classes its failures are told apart by.
+exception classes its failures are told apart by (``engine_error``).
 
 Both differ across vLLM versions, so the names are found by feature detection; like
 ``serving.vllm_engine``, this module imports vLLM only inside functions.
@@ -8,11 +8,15 @@ Both differ across vLLM versions, so the names are found by feature detection; l
 import functools
 import importlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from serving.engine import GenerationRequest
+from serving.errors import EngineError, EngineFailed, EngineOverloaded, EngineUnavailable
 from serving.tool_output import output_constraint
+
+logger = logging.getLogger(__name__)
 
 
 def sampling_params(request: GenerationRequest, max_tokens: int, n: int) -> Any:
@@ -69,6 +73,23 @@ class VllmErrors:
 @functools.cache
 def vllm_errors() -> VllmErrors:
     return VllmErrors()
+
+
+def engine_error(
+    exc: Exception, engine: Any, rejected: Callable[[str], EngineError]
+) -> EngineError:
+    """What a vLLM failure is in ``serving.errors`` terms; ``rejected`` words a request
+    vLLM refused as invalid."""
+    errors = vllm_errors()
+    if isinstance(exc, errors.overloaded):
+        return EngineOverloaded(str(exc))
+    if isinstance(exc, errors.client):  # vLLM rejected the request itself
+        return rejected(f"vLLM rejected the request: {exc}")
+    if isinstance(exc, errors.dead) or getattr(engine, "errored", False):
+        logger.error("vLLM engine died: %r", exc)
+        return EngineUnavailable("the vLLM engine died")
+    logger.exception("vLLM request failed")
+    return EngineFailed(f"request failed: {type(exc).__name__}")
 
 
 def _classes(module: Any, *names: str) -> tuple[type[Exception], ...]:

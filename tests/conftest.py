@@ -1,13 +1,15 @@
 """Shared fixtures: real objects built from the repo's own models.yaml."""
 
 import os
+from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
+from serving.transformers_embedder import TransformersEmbedder
 from serving.weights import default_models_dir, missing_weights, prepared_dir
-from tests.builders import smol_only_config
+from tests.builders import minilm_model, smol_only_config
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +20,19 @@ def smol_model_dir() -> Path:
     if reason is not None:
         pytest.fail(f"{reason}; run `make setup` first")
     return prepared_dir(model, default_models_dir())
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Iterator[TransformersEmbedder]:
+    """The default fleet's embedding model on the transformers engine, as it serves."""
+    model = minilm_model()
+    embedder = TransformersEmbedder.load(
+        prepared_dir(model, default_models_dir()),
+        context_window=model.context_window,
+        args=model.transformers,
+    )
+    yield embedder
+    embedder.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,6 +17,7 @@ from router.load.poller import LoadSource, SingleEngineLoad
 from router.metrics.instruments import Instruments, PrometheusInstruments
 from router.service import RouterContext
 from router.wiring import build_context
+from serving.embedding import Embedder
 from serving.engine import Engine
 from serving.weights import default_models_dir
 from tests.builders import smol_only_config
@@ -29,24 +30,28 @@ def context(
     config: SwitchboardConfig | None = None,
     instruments: Instruments | None = None,
     auth: ApiKeyAuth | None = None,
+    embedders: Mapping[str, Embedder] | None = None,
 ) -> RouterContext:
-    """The router's context over in-process ``engines`` (ids from ``config``, default:
-    SmolLM2 only), wired exactly as the Serve replica wires it; metrics go to a fresh
-    ``prometheus_client`` registry unless ``instruments`` says otherwise; ``auth`` (say,
-    from a key file) in place of ``keys``."""
+    """The router's context over in-process ``engines`` and ``embedders`` (ids from
+    ``config``, default: SmolLM2 only), wired exactly as the Serve replica wires it;
+    metrics go to a fresh ``prometheus_client`` registry unless ``instruments`` says
+    otherwise; ``auth`` (say, from a key file) in place of ``keys``."""
     config = config or smol_only_config()
     config = config.model_copy(
         update={"router": config.router.model_copy(update={"max_body_bytes": max_body_bytes})}
     )
     local = {m.id for m in config.models}
+    embedders = embedders or {}
     sources: dict[str, LoadSource] = {
         model_id: SingleEngineLoad(engine)
-        for model_id, engine in engines.items()
+        for model_id, engine in {**engines, **embedders}.items()
         if model_id in local
     }
     auth = auth or ApiKeyAuth(keys, config.auth.keys)
     instruments = instruments or PrometheusInstruments(CollectorRegistry())
-    return build_context(config, engines, sources, default_models_dir(), auth, instruments)
+    return build_context(
+        config, engines, sources, default_models_dir(), auth, instruments, embedders
+    )
 
 
 @contextmanager

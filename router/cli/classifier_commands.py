@@ -189,7 +189,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     models = sorted({m for r in read_labels(args.labels) for m in r.answers})
-    tiers = {m: _local(config.local_model(m), m).quality_tier for m in models}
+    tiers = {m: _local(config.local_model(m), m).tier for m in models}
     ordered = sorted(models, key=lambda m: (tiers[m], m))
     command = (
         f"switchboard router train --labels {_shown(args.labels)} --out {_shown(args.out)} "
@@ -233,4 +233,6 @@ def _shown(path: Path) -> str:
 def _local(model: LocalModelConfig | None, model_id: str) -> LocalModelConfig:
     if model is None:
         raise SystemExit(f"switchboard: {model_id!r} is not a local model of the config")
+    if model.task == "embed":
+        raise SystemExit(f"switchboard: {model_id!r} is an embedding model: it answers no prompt")
     return model

@@ -5,9 +5,10 @@ ConfigMap: a policy change then edits only the RayService's Serve config, which 
 applies to the running replicas, not the pods' spec, which needs a new RayCluster)."""
 
 import argparse
-from pathlib import Path
 
 import yaml
+
+from router.cli.arguments import add_config_arg
 
 
 def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -20,9 +21,7 @@ def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
         "builder, its args, and every deployment's options as the builder sets them. "
         "Weights are not checked: they live where the application runs.",
     )
-    serve.add_argument(
-        "--config", type=Path, default=Path("models.yaml"), help="fleet config to read"
-    )
+    add_config_arg(serve)
     serve.add_argument(
         "--app-config-path",
         default=None,
@@ -43,9 +42,7 @@ def add_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]")
         "and auth.keys: the Serve config from `config serve` carries those as the router's "
         "user_config, which changes on a running app.",
     )
-    fleet.add_argument(
-        "--config", type=Path, default=Path("models.yaml"), help="fleet config to read"
-    )
+    add_config_arg(fleet)
     fleet.set_defaults(func=_fleet_config)
 
 

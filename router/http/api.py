@@ -11,20 +11,23 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic
 
 from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 
 from router.auth import Caller
+from router.embedding_service import ROUTE, embed
 from router.errors import ModelNotFound, ServiceUnavailable
 from router.http.body_limit import BodySizeLimit
+from router.http.embedding_response import embedding_body
 from router.http.error_handlers import install_error_handlers
 from router.http.json_body import StrictJsonRoute
 from router.http.responses import CHAT, COMPLETION, ApiShape
 from router.http.streaming import event_stream, whole_response
 from router.http.translate import chat_request, completion_request
 from router.load.poller import LoadPoller
-from router.openai_types import ChatCompletionRequest, CompletionRequest
+from router.openai_types import ChatCompletionRequest, CompletionRequest, EmbeddingsRequest
 from router.service import Body, RouterContext, serve
+from serving.embedding import Embedder
 from serving.engine import Engine, GenerationRequest
 
 READINESS_TIMEOUT_S = 2.0
@@ -71,6 +74,15 @@ def build_api(ctx: RouterContext) -> FastAPI:
         body: CompletionRequest, caller: Annotated[Caller, Depends(authenticate)], http: Request
     ) -> Response:
         return await _complete(ctx, _Call(body, caller, http), COMPLETION, completion_request)
+
+    @app.post("/v1/embeddings")
+    async def embeddings(
+        body: EmbeddingsRequest, caller: Annotated[Caller, Depends(authenticate)]
+    ) -> Response:
+        embedded = await embed(ctx.embeddings, body, caller)
+        payload = embedding_body(embedded.embeddings, embedded.model_id, body.encoding_format)
+        route = {"x-switchboard-model": embedded.model_id, "x-switchboard-route": ROUTE}
+        return JSONResponse(payload, headers=route)
 
     @app.get("/v1/models")
     async def list_models(caller: Annotated[Caller, Depends(authenticate)]) -> dict[str, Any]:
@@ -127,8 +139,10 @@ def _joined(headers: Headers) -> dict[str, str]:
     return {name: ", ".join(headers.getlist(name)) for name in set(headers.keys())}
 
 
-async def _readiness(engines: Mapping[str, Engine], poller: LoadPoller) -> dict[str, Any]:
-    async def probe(engine: Engine) -> str:
+async def _readiness(
+    engines: Mapping[str, Engine | Embedder], poller: LoadPoller
+) -> dict[str, Any]:
+    async def probe(engine: Engine | Embedder) -> str:
         try:
             await asyncio.wait_for(engine.check_health(), READINESS_TIMEOUT_S)
         except Exception as exc:  # any failure means "not ready"; the reason is reported

@@ -1,7 +1,8 @@
 """The router deployment: Ray Serve hosts the FastAPI app from ``router.http.api``.
 
 Engines are built in the replica: one ``DeploymentEngineClient`` per local model
-handle, one ``ExternalEngine`` per external provider whose env vars are set. The live
+handle (an embedding model's serves as its ``Embedder``), one ``ExternalEngine`` per
+external provider whose env vars are set. The live
 policy (``router.config.LivePolicy``) is the deployment's Ray Serve ``user_config``:
 Serve hands it to ``reconfigure`` at start and whenever a redeploy changes only it,
 without restarting the replica.
@@ -25,6 +26,7 @@ from router.http.api import build_api
 from router.metrics.instruments import RayInstruments
 from router.metrics.request_log import emit_json_lines
 from router.wiring import apply_live_policy, build_context
+from serving.embedding import Embedder
 from serving.engine import Engine
 from serving.external_engine import ExternalEngine
 from serving.replica_client import DeploymentEngineClient
@@ -43,7 +45,9 @@ class RouterReplica:
         self._fleet = config
         self._policy_applied = False
         clients = {model_id: DeploymentEngineClient(h) for model_id, h in handles.items()}
-        engines: dict[str, Engine] = dict(clients)
+        embedding = {m.id for m in config.models if m.task == "embed"}
+        engines: dict[str, Engine] = {i: c for i, c in clients.items() if i not in embedding}
+        embedders: dict[str, Embedder] = {i: c for i, c in clients.items() if i in embedding}
         self._externals: list[ExternalEngine] = []
         for provider in config.external_providers:
             external = ExternalEngine.from_env(provider, os.environ)
@@ -58,6 +62,7 @@ class RouterReplica:
             models_dir=Path(models_dir),
             auth=ApiKeyAuth.from_settings(config.auth, os.environ),
             instruments=RayInstruments(),
+            embedders=embedders,
         )
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from serving.embedding import Embedder
 from serving.engine import Engine, EngineStats
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class LoadSource(Protocol):
 class SingleEngineLoad:
     """A ``LoadSource`` for an engine hosted in this process (one replica)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine | Embedder) -> None:
         self._engine = engine
 
     async def replica_stats(self) -> list[EngineStats]:

@@ -14,7 +14,7 @@ from router.routing.policy import KnobPolicy
 from router.routing.rules import RuleBook
 from router.routing.scorers import SCORERS
 from router.routing.scorers.cost import EXPECTED_COMPLETION_TOKENS
-from router.routing.targets import RouteTarget, route_targets
+from router.routing.targets import RouteTarget, embedding_targets, route_targets
 from router.routing.tokens import PromptTokenCounter
 
 _TYPICAL_PROMPT_TOKENS = 500  # orders the fleet by price for the knob's calibration
@@ -46,6 +46,7 @@ def build_pipeline(
         policy=KnobPolicy(settings.policy),
         scorers={SCORERS[name](targets): weight for name, weight in settings.scorers.items()},
         picker=HighestTotalPicker(),
+        embedding_ids=frozenset(t.id for t in embedding_targets(config, enabled)),
     )
 
 

@@ -39,10 +39,13 @@ class RoutingPipeline:
         policy: KnobPolicy,
         scorers: Mapping[Scorer, float],
         picker: Picker,
+        embedding_ids: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        """``scorers``: each scorer with its weight."""
+        """``scorers``: each scorer with its weight; ``embedding_ids``: the embedding
+        models, which a request naming them hears about by name."""
         self._targets = {t.id: t for t in targets}
+        self._embedding_ids = embedding_ids
         self._rules, self._counter, self._filters = rules, counter, tuple(filters)
         self._predictor, self._calibration = predictor, calibration
         self._policy, self._scorers, self._picker = policy, dict(scorers), picker
@@ -113,6 +116,12 @@ class RoutingPipeline:
     def _candidates(self, facts: RequestFacts) -> tuple[list[RouteTarget], RouteReason]:
         if not facts.is_routed:
             target = self._targets.get(facts.requested_model)
+            if facts.requested_model in self._embedding_ids:
+                message = (
+                    f"Model '{facts.requested_model}' is an embedding model: it serves "
+                    "/v1/embeddings, not chat or completions."
+                )
+                raise RoutingRefused(Refusal("task", "invalid", message, param="model"))
             if target is None:
                 message = (
                     f"The model '{facts.requested_model}' does not exist or you do not have "

@@ -1,5 +1,6 @@
 """What the router knows about each model it may choose: capabilities, tier and cost,
-flattened from the local-model and external-provider configs into one shape."""
+flattened from the local-model and external-provider configs into one shape; and, apart,
+the embedding models (``task: embed``), which no chat request may reach."""
 
 from dataclasses import dataclass
 
@@ -23,11 +24,28 @@ class RouteTarget:
     adjustments: frozenset[str]  # the sampling adjustments it honours (or is sent)
 
 
+@dataclass(frozen=True)
+class EmbeddingTarget:
+    id: str
+    context_window: int  # tokens per input
+    cost: Cost
+
+
 def route_targets(config: SwitchboardConfig, enabled: set[str]) -> tuple[RouteTarget, ...]:
-    """Targets for the models that are actually serving (externals may be off)."""
-    local = [_local(m) for m in config.models if m.id in enabled]
+    """Targets for the models that generate and are actually serving (externals may be
+    off)."""
+    local = [_local(m) for m in config.models if m.id in enabled and m.task == "generate"]
     external = [_external(p) for p in config.external_providers if p.id in enabled]
     return tuple(local + external)
+
+
+def embedding_targets(config: SwitchboardConfig, enabled: set[str]) -> tuple[EmbeddingTarget, ...]:
+    """The embedding models that are serving."""
+    return tuple(
+        EmbeddingTarget(m.id, m.context_window, m.cost)
+        for m in config.models
+        if m.id in enabled and m.task == "embed"
+    )
 
 
 def _local(model: LocalModelConfig) -> RouteTarget:
@@ -36,7 +54,7 @@ def _local(model: LocalModelConfig) -> RouteTarget:
         external=False,
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
-        quality_tier=model.quality_tier,
+        quality_tier=model.tier,
         cost=model.cost,
         supports_tools=model.supports_tools,
         vision=model.vision,

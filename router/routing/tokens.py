@@ -40,7 +40,9 @@ class PromptTokenCounter:
     @classmethod
     def from_config(cls, config: SwitchboardConfig, models_dir: Path) -> "PromptTokenCounter":
         by_model = {
-            m.id: AutoTokenizer.from_pretrained(prepared_dir(m, models_dir)) for m in config.models
+            m.id: AutoTokenizer.from_pretrained(prepared_dir(m, models_dir))
+            for m in config.models
+            if m.task == "generate"
         }
         for provider in config.external_providers:
             if provider.count_tokens_with is not None:

@@ -6,10 +6,11 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import openai
 import pytest
 
-from harness.configs import smol_only_raw, write_config
+from harness.configs import embedding_model_raw, smol_only_raw, write_config
 from harness.ports import free_port
 from harness.switchboard_process import SwitchboardProcess
 
@@ -17,11 +18,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEY = "sk-e2e-test-key"
 SMOL = "smollm2-135m"
+MINILM = "all-minilm-l6-v2"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwitchboardProcess]:
-    config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", smol_only_raw())
+    raw = smol_only_raw()
+    raw["models"].append(embedding_model_raw())
+    config = write_config(tmp_path_factory.mktemp("cfg") / "models.yaml", raw)
     process = SwitchboardProcess(config, free_port(), env={"SWITCHBOARD_API_KEYS": KEY})
     process.start()
     yield process
@@ -40,7 +44,7 @@ def ask(client: openai.OpenAI, text: str, **fields: Any) -> Any:
 
 def test_list_and_get_models(client: openai.OpenAI) -> None:
     ids = [model.id for model in client.models.list()]
-    assert ids == [SMOL, "auto", "auto-economy", "auto-quality"]
+    assert ids == [SMOL, MINILM, "auto", "auto-economy", "auto-quality"]
     assert client.models.retrieve(SMOL).id == SMOL
 
 
@@ -103,6 +107,20 @@ def test_text_completion(client: openai.OpenAI) -> None:
         model=SMOL, prompt="The capital of France is", max_tokens=4, temperature=0
     )
     assert reply.choices[0].text and reply.usage is not None
+
+
+def test_embeddings_through_the_embedding_deployment(client: openai.OpenAI) -> None:
+    texts = ["The cat sat on the mat.", "A kitten rests on a rug.", "Stock markets fell."]
+    reply = client.embeddings.create(model=MINILM, input=texts)  # base64, the default
+    vectors = np.array([d.embedding for d in reply.data])
+    assert vectors.shape == (3, 384) and reply.model == MINILM
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (vectors @ vectors.T)[0, 1] > 0.5 > 0.2 > (vectors @ vectors.T)[0, 2]
+    assert reply.usage.prompt_tokens == 24
+    with pytest.raises(openai.BadRequestError, match="maximum context length is 256"):
+        client.embeddings.create(model=MINILM, input="word " * 300)
+    with pytest.raises(openai.BadRequestError, match="is an embedding model"):
+        ask(client, "Hi", model=MINILM)
 
 
 def test_unknown_model_is_404(client: openai.OpenAI) -> None:

@@ -33,7 +33,7 @@ def metrics_port() -> int:
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[str]:
     raw = default_fleet_raw()
-    smol, qwen = raw["models"]
+    smol, qwen, _ = raw["models"]  # and the embedding model, on the transformers engine
     smol.update(
         engine="vllm",
         vllm={**VLLM_CPU, "cpu_threads_bind": "0"},

@@ -4,6 +4,7 @@ Config: ``auth.keys.<name>.allowed_models``. Unnamed keys and keys without a pol
 use every model.
 """
 
+from router.policy_config import KeyPolicy
 from router.routing.facts import RequestFacts
 from router.routing.refusal import Refusal
 from router.routing.targets import RouteTarget
@@ -13,8 +14,13 @@ class KeyPolicyFilter:
     reason = "key_policy"
 
     def exclude(self, facts: RequestFacts, target: RouteTarget) -> Refusal | None:
-        allowed = facts.caller.policy.allowed_models
-        if allowed is not None and target.id not in allowed:
-            message = f"Your API key may not use model {target.id!r}."
-            return Refusal(self.reason, "forbidden", message, param="model")
-        return None
+        return key_policy_refusal(facts.caller.policy, target.id)
+
+
+def key_policy_refusal(policy: KeyPolicy, model_id: str) -> Refusal | None:
+    """Why a key with ``policy`` may not use ``model_id`` (chat and embeddings alike)."""
+    allowed = policy.allowed_models
+    if allowed is not None and model_id not in allowed:
+        message = f"Your API key may not use model {model_id!r}."
+        return Refusal(KeyPolicyFilter.reason, "forbidden", message, param="model")
+    return None

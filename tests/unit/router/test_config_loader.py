@@ -10,6 +10,8 @@ from router.config_loader import check_weights, load_config, parse_config, parse
 from router.training.labels import LABEL_FLEET
 from serving.weights import default_models_dir
 
+MINILM = "all-minilm-l6-v2"
+
 
 def problems_of(raw: Any) -> list[str]:
     with pytest.raises(ConfigError) as info:
@@ -19,15 +21,18 @@ def problems_of(raw: Any) -> list[str]:
 
 def test_repo_models_yaml_is_valid() -> None:
     config = load_config(MODELS_YAML)
-    assert [m.id for m in config.models] == ["smollm2-135m", "qwen2.5-coder-0.5b"]
+    assert [m.id for m in config.models] == ["smollm2-135m", "qwen2.5-coder-0.5b", MINILM]
+    assert [m.task for m in config.models] == ["generate", "generate", "embed"]
     assert config.router.aliases["auto-economy"] == "economy"
     assert [p.id for p in config.external_providers] == ["external"]
     assert config.models[1].weights.source == "packaged_gguf"
 
 
 def test_one_engine_for_the_whole_fleet_keeps_each_models_settings() -> None:
-    """`serve --engine transformers`: the fleet file's own engine is vLLM's CPU build."""
-    assert {m.engine for m in load_config(MODELS_YAML).models} == {"vllm"}
+    """`serve --engine transformers`: the fleet file's own engine is vLLM's CPU build for
+    the models that generate (the embedding model's is transformers either way)."""
+    fleet = load_config(MODELS_YAML).models
+    assert {m.engine for m in fleet if m.task == "generate"} == {"vllm"}
     config = load_config(MODELS_YAML, engine="transformers")
     assert {m.engine for m in config.models} == {"transformers"}
     qwen = config.local_model("qwen2.5-coder-0.5b")
@@ -60,10 +65,35 @@ def test_wrong_type_names_the_field() -> None:
 
 def test_missing_required_key() -> None:
     raw = default_fleet_raw()
-    del raw["models"][0]["quality_tier"]
+    del raw["models"][0]["cost"]
+    assert problems_of(raw) == ["models[0].cost: Field required (hint: add this required key)"]
+    raw = default_fleet_raw()
+    del raw["models"][0]["quality_tier"]  # required of a model that generates
+    [problem] = problems_of(raw)
+    assert problem.startswith("models[0]: quality_tier: a model that generates needs one")
+
+
+def test_embedding_models_are_checked_as_such() -> None:
+    raw = default_fleet_raw()
+    raw["models"][2]["quality_tier"] = 3
     assert problems_of(raw) == [
-        "models[0].quality_tier: Field required (hint: add this required key)"
+        "models[2]: quality_tier: an embedding model is never ranked: remove it "
+        "(hint: see the configuration reference in README.md)"
     ]
+    raw = default_fleet_raw()
+    raw["models"][2]["max_output_tokens"] = 16
+    [problem] = problems_of(raw)
+    assert "an embedding model generates no output" in problem
+    raw = default_fleet_raw()
+    raw["router"]["rules"] = [
+        {"name": "vectors", "when": {"key_names": ["a"]}, "then": {"restrict_to": [MINILM]}}
+    ]
+    [problem] = problems_of(raw)
+    assert f"router.rules[vectors].then.restrict_to: '{MINILM}' is an embedding model" in problem
+    raw = default_fleet_raw()
+    raw["models"], raw["external_providers"] = [raw["models"][2]], []
+    [problem] = problems_of(raw)
+    assert "at least one local model must generate" in problem
 
 
 def test_duplicate_model_id() -> None:
@@ -202,8 +232,8 @@ def test_capabilities_the_engine_cannot_honour_are_refused() -> None:
 def test_the_labelling_fleet_serves_the_default_fleets_weights() -> None:
     """Labels must come from the very models that serve: same ids, same weight hashes."""
     labelling = load_config(LABEL_FLEET)
-    served = load_config(MODELS_YAML)
-    assert {m.id: m.weights for m in labelling.models} == {m.id: m.weights for m in served.models}
+    served = [m for m in load_config(MODELS_YAML).models if m.task == "generate"]
+    assert {m.id: m.weights for m in labelling.models} == {m.id: m.weights for m in served}
     assert all(m.engine == "vllm" for m in labelling.models)
 
 

@@ -33,6 +33,7 @@ def test_router_and_every_model_have_their_options() -> None:
         "RouterReplica",
         "model-smollm2-135m",
         "model-qwen2.5-coder-0.5b",
+        "model-all-minilm-l6-v2",
     ]
     assert deployments[0] == {
         "name": "RouterReplica",
@@ -54,16 +55,19 @@ def test_router_and_every_model_have_their_options() -> None:
     assert smol["num_replicas"] == 1
     assert (smol["max_ongoing_requests"], smol["max_queued_requests"]) == (16, 16)
     assert smol["ray_actor_options"] == {"num_cpus": 1, "num_gpus": 0}
+    minilm = deployments[3]  # embedding: it takes no core from the models that generate
+    assert minilm["ray_actor_options"] == {"num_cpus": 0, "num_gpus": 0}
 
 
 def test_gpu_fleet_gets_autoscaling_and_gpus() -> None:
     deployments = generated(GPU_FLEET)["applications"][0]["deployments"]
     assert deployments[0]["num_replicas"] == 2
-    qwen, llama = deployments[1:]
+    qwen, llama, minilm = deployments[1:]
     assert "num_replicas" not in qwen
     assert qwen["autoscaling_config"]["max_replicas"] == 4
     assert qwen["ray_actor_options"]["num_gpus"] == 1
     assert llama["ray_actor_options"]["num_gpus"] == 4
+    assert minilm["ray_actor_options"]["num_gpus"] == 0.1  # beside a Qwen replica
 
 
 def test_models_dir_left_to_the_application_when_not_given() -> None:
