@@ -177,7 +177,7 @@ class SwitchboardConfig(StrictModel):
         return SwitchboardConfig.model_validate(raw)
 
     def fleet_dump(self) -> dict[str, Any]:
-        """Everything but the live policy, as JSON: what a change of needs a redeploy."""
+        """Everything but the live policy, as JSON: what takes a redeploy to change."""
         live = {section: set(names) for section, names in LIVE_SECTIONS.items()}
         return self.model_dump(mode="json", exclude=live)
 

