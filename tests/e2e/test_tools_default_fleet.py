@@ -1,7 +1,8 @@
 """Tool calls and JSON output on the fleet `make serve` starts (models.yaml as shipped:
-both models on vLLM's CPU build), and on the same fleet with `--engine transformers` (what
-`make serve ENGINE=transformers` starts), end to end through `switchboard serve` with the
-official openai client: parsed calls are checked against their schemas.
+both models that generate on vLLM's CPU build, and its embedding model), and on the same
+fleet with `--engine transformers` (what `make serve ENGINE=transformers` starts), end to
+end through `switchboard serve` with the official openai client: parsed calls are checked
+against their schemas; the embedding model embeds.
 
 Qwen2.5-Coder-0.5B rarely calls a tool on its own under `tool_choice: auto`; the auto
 test gives it a system message that tells it to (and the README says so)."""
@@ -148,3 +149,10 @@ def test_json_schema_output_is_valid(client: openai.OpenAI, model: str) -> None:
         response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": CITY}},
     )
     jsonschema.validate(json.loads(reply.choices[0].message.content or ""), CITY)
+
+
+def test_the_fleets_embedding_model_embeds(client: openai.OpenAI) -> None:
+    """The embedding model the default fleet ships, beside the two that generate."""
+    reply = client.embeddings.create(model="all-minilm-l6-v2", input=["a cat", "a kitten"])
+    assert [len(d.embedding) for d in reply.data] == [384, 384]
+    assert reply.usage.prompt_tokens == 8
