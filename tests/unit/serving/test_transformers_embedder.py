@@ -12,6 +12,7 @@ from serving.errors import InputTooLong, InvalidPrompt
 from serving.transformers_embedder import TransformersEmbedder
 
 CAT, KITTEN, MARKETS = "The cat sat on the mat.", "A kitten rests on a rug.", "Stock markets fell."
+TEXTS = (CAT, KITTEN, MARKETS)
 
 
 def embed(embedder: TransformersEmbedder, *inputs: str | tuple[int, ...]) -> Embeddings:
@@ -57,15 +58,21 @@ def test_token_ids_the_model_lacks_are_refused(
         embed(minilm, *inputs)
 
 
-def test_stats_count_requests_in_flight(minilm: TransformersEmbedder) -> None:
-    async def during() -> tuple[int, int]:
-        tasks = [asyncio.create_task(minilm.embed(EmbeddingRequest(str(i), (CAT,) * 64)))
-                 for i in range(3)]  # fmt: skip
-        await asyncio.sleep(0)
-        stats = await minilm.stats()
-        await asyncio.gather(*tasks)
-        return stats.running, stats.waiting
+def test_concurrent_requests_are_embedded_together(minilm: TransformersEmbedder) -> None:
+    async def concurrently() -> tuple[list[Embeddings], int]:
+        tasks = [asyncio.ensure_future(minilm.embed(EmbeddingRequest(str(i), (text,))))
+                 for i, text in enumerate(TEXTS * 8)]  # fmt: skip
+        most_running = 0
+        while not all(task.done() for task in tasks):
+            most_running = max(most_running, (await minilm.stats()).running)
+            await asyncio.sleep(0.001)
+        return [task.result() for task in tasks], most_running
 
-    assert asyncio.run(during()) == (1, 2)
+    results, most_running = asyncio.run(concurrently())
+    assert most_running > 1  # requests that queued behind a batch ran as one
+    alone = embed(minilm, *TEXTS).rows()
+    for index, result in enumerate(results):
+        assert np.allclose(result.rows()[0], alone[index % 3], atol=1e-5)
+        assert result.prompt_tokens == (9, 9, 6)[index % 3]
     idle = asyncio.run(minilm.stats())
     assert (idle.running, idle.waiting) == (0, 0)
