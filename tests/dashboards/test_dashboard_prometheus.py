@@ -20,7 +20,10 @@ from router.cli.capacity_sources import from_prometheus, from_snapshots
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMOL = "smollm2-135m"
-CLIENTS, LOAD_S = 10, 20  # local room: 2 replicas x (2 running + 1 waiting) = 6
+# Local room: 2 replicas x (2 running + 1 waiting) = 6. vLLM's CPU build, both engines on
+# one core, mostly shows 1 running and 1 waiting per replica: 30 s of one-second gauge
+# samples so that a peak with every slot taken is seen (20 s missed it in one of two runs).
+CLIENTS, LOAD_S = 10, 30
 
 
 @dataclass
