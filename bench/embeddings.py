@@ -68,14 +68,9 @@ async def through_switchboard(args: argparse.Namespace) -> list[LoadResult]:
     model = raw["models"][-1]["id"]
     try:
         async with aiohttp.ClientSession() as session:
-            results = []
-            for inputs in args.inputs:
-                one = http_sample(session, server.base_url, model, inputs)
-                await one()  # warm-up
-                for clients in args.concurrency:
-                    label = f"switchboard, {inputs} inputs/request"
-                    results.append(await run_load(label, one, clients, args.requests_per_client))
-            return results
+            return await sweep(
+                "switchboard", lambda n: http_sample(session, server.base_url, model, n), args
+            )
     finally:
         server.stop()
 
@@ -88,16 +83,23 @@ async def direct(args: argparse.Namespace) -> list[LoadResult]:
         args=model.transformers,
     )
     try:
-        results = []
-        for inputs in args.inputs:
-            one = direct_sample(embedder, inputs)
-            await one()
-            for clients in args.concurrency:
-                label = f"embedder in-process, {inputs} inputs/request"
-                results.append(await run_load(label, one, clients, args.requests_per_client))
-        return results
+        return await sweep("embedder in-process", lambda n: direct_sample(embedder, n), args)
     finally:
         embedder.close()
+
+
+async def sweep(
+    path: str, sample: Callable[[int], Callable[[], Awaitable[Sample]]], args: argparse.Namespace
+) -> list[LoadResult]:
+    """Every inputs-per-request size at every client count, one warm-up request each."""
+    results = []
+    for inputs in args.inputs:
+        one = sample(inputs)
+        await one()
+        for clients in args.concurrency:
+            label = f"{path}, {inputs} inputs/request"
+            results.append(await run_load(label, one, clients, args.requests_per_client))
+    return results
 
 
 def report(results: list[LoadResult], command: str) -> str:
