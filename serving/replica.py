@@ -11,8 +11,8 @@ from ray import serve
 from ray.serve import Deployment
 
 from serving.config import LocalEngineConfig
-from serving.embedding import EmbeddingRequest, Embeddings
-from serving.engine import EngineStats, GenerationChunk, GenerationRequest
+from serving.embedding import Embedder, EmbeddingRequest, Embeddings
+from serving.engine import Engine, EngineStats, GenerationChunk, GenerationRequest
 from serving.engines import load_embedder, load_engine
 from serving.metrics import EngineLoadGauges
 from serving.weights import prepared_dir
@@ -20,49 +20,49 @@ from serving.weights import prepared_dir
 logger = logging.getLogger(__name__)
 
 
-class ModelReplica:
-    """Hosts one engine. Ray Serve calls ``check_health`` periodically and restarts the
-    replica when it raises."""
+class _Replica:
+    """What every model replica does, whatever it hosts: Ray Serve calls ``check_health``
+    periodically and restarts the replica when it raises; routers poll ``stats``."""
+
+    def __init__(self, model: LocalEngineConfig, hosted: Engine | Embedder) -> None:
+        self._hosted = hosted
+        self._gauges = EngineLoadGauges(model.id)
+
+    async def stats(self) -> EngineStats:
+        # Routers poll this several times a second, so the exported gauges stay fresh.
+        stats = await self._hosted.stats()
+        self._gauges.report(stats)
+        return stats
+
+    async def check_health(self) -> None:
+        await self._hosted.check_health()
+
+
+class ModelReplica(_Replica):
+    """Hosts one engine."""
 
     def __init__(self, model: LocalEngineConfig, models_dir: str) -> None:
         folder = prepared_dir(model, Path(models_dir))
         self._engine = load_engine(model, folder)
-        self._gauges = EngineLoadGauges(model.id)
+        super().__init__(model, self._engine)
         logger.info("model %s loaded from %s with %s", model.id, folder, model.engine)
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[GenerationChunk, None]:
         async for chunk in self._engine.generate(request):
             yield chunk
 
-    async def stats(self) -> EngineStats:
-        # Routers poll this several times a second, so the exported gauges stay fresh.
-        stats = await self._engine.stats()
-        self._gauges.report(stats)
-        return stats
 
-    async def check_health(self) -> None:
-        await self._engine.check_health()
-
-
-class EmbeddingReplica:
+class EmbeddingReplica(_Replica):
     """Hosts one embedder, for a model whose ``task`` is ``embed``."""
 
     def __init__(self, model: LocalEngineConfig, models_dir: str) -> None:
         folder = prepared_dir(model, Path(models_dir))
         self._embedder = load_embedder(model, folder)
-        self._gauges = EngineLoadGauges(model.id)
+        super().__init__(model, self._embedder)
         logger.info("embedding model %s loaded from %s with %s", model.id, folder, model.engine)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         return await self._embedder.embed(request)
-
-    async def stats(self) -> EngineStats:
-        stats = await self._embedder.stats()
-        self._gauges.report(stats)
-        return stats
-
-    async def check_health(self) -> None:
-        await self._embedder.check_health()
 
 
 # Built by call rather than as a class decorator: type checkers keep a decorated class's

@@ -47,10 +47,11 @@ class PolicyWatch:
                 "auth.keys take effect when switchboard serve restarts",
                 self._path,
             )
-        if edited.live_policy() == self._running.live_policy():
+        policy = edited.live_policy()
+        if policy == self._running.live_policy():
             return
-        live = edited.live_policy().model_dump(mode="json")
         try:
+            live = policy.model_dump(mode="json")
             config = parse_live_policy(live, self._running, source=str(self._path))
         except ConfigError as exc:
             logger.error("its live policy does not fit the running fleet; serving on as "
